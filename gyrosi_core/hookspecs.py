@@ -1,0 +1,54 @@
+"""The four hook families a GyroSI plugin can implement.
+
+Each hook hands the plugin a `register` callback (or the click group), in the style of `llm`:
+
+    from gyrosi_core import hookimpl
+
+    @hookimpl
+    def register_backends(register):
+        register("echo", EchoBackend, description="Repeats the prompt")
+
+Plugins are modules named by an entry point in the `gyrosi` group.
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("gyrosi")
+hookimpl = HookimplMarker("gyrosi")
+
+
+@hookspec
+def register_backends(register):
+    """Register backends: `register(name, factory, description=None)`.
+
+    `factory(config: dict, encoding: HarmonyEncoding)` returns a `gyrosi_core.backend.Backend`;
+    `config` is the backend's section of the config file (`backends.NAME`).
+    """
+
+
+@hookspec
+def register_tools(register):
+    """Register tools: `register(name, factory, enabled=True, description=None)`.
+
+    `name` is a builtin namespace (`browser`, `python`) or a function name (`functions.add`).
+    `factory(config: dict)` returns a `gpt_oss.tools.tool.Tool` for a namespace, or a
+    `gyrosi_core.tools.FunctionTool` for a function. It is called once per conversation, so a
+    stateful tool (a Jupyter kernel) lives as long as the conversation. `enabled=False` keeps the
+    tool off until a user asks for it (`--tool NAME` or `core.tools` in the config).
+    """
+
+
+@hookspec
+def register_channel_handlers(register):
+    """Register channel handlers: `register(name, factory)`.
+
+    `factory(context: gyrosi_core.channels.HandlerContext)` returns an object with
+    `channels` (a set of channel names, or None for all) and `on_event(event)`, or None when the
+    handler has nothing to do in that context. Every turn event (`gyrosi_core.events`) for those
+    channels reaches it; turn-level events (start, end, error) reach every handler.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`)."""

@@ -1,0 +1,213 @@
+"""Plugin discovery and the registries built from the hooks.
+
+Plugins are found through `importlib.metadata` entry points in the `gyrosi` group. A plugin that
+fails to import is reported once on stderr and skipped; the others keep working.
+`GYROSI_LOAD_PLUGINS` (comma-separated entry-point or distribution names; empty for none)
+restricts what is loaded. Tests build a host with `PluginHost(entry_points=False)` and
+`host.register(module)`.
+"""
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+import click
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+ENTRY_POINT_GROUP = "gyrosi"
+_reported_failures: set[str] = set()  # "reported once" holds across hosts in one process
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    name: str
+    distribution: str
+    error: str
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    plugin: PluginInfo
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    factory: Callable[[dict[str, Any]], Any]
+    enabled: bool
+    description: str
+    plugin: PluginInfo
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    name: str
+    factory: Callable[..., Any]
+    plugin: PluginInfo
+
+
+def _allowed() -> set[str] | None:
+    raw = os.environ.get("GYROSI_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _report(failure: PluginFailure) -> None:
+    if failure.name in _reported_failures:
+        return
+    _reported_failures.add(failure.name)
+    print(
+        f"gyrosi: plugin {failure.name!r} from {failure.distribution} failed to load and was "
+        f"skipped ({failure.error}).",
+        file=sys.stderr,
+    )
+
+
+@dataclass
+class PluginHost:
+    """The pluggy manager plus what each plugin registered, with where it came from."""
+
+    entry_points: bool = True
+    pm: pluggy.PluginManager = field(init=False)
+    info: dict[str, PluginInfo] = field(init=False, default_factory=dict)
+    failures: list[PluginFailure] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pm = pluggy.PluginManager("gyrosi")
+        self.pm.add_hookspecs(hookspecs)
+        from . import default_plugins  # the built-in front-ends and handlers, via the same hooks
+
+        for module in default_plugins.MODULES:
+            name = "core." + module.__name__.rsplit(".", 1)[-1]
+            self.register(module, PluginInfo(name, "gyrosi", _core_version()))
+        if self.entry_points:
+            self._load_entry_points()
+
+    def register(self, plugin: ModuleType | object, info: PluginInfo | None = None) -> None:
+        name = info.name if info else getattr(plugin, "__name__", None) or type(plugin).__name__
+        self.pm.register(plugin, name=name)
+        self.info[name] = info or PluginInfo(name, "(registered directly)", "")
+
+    def _load_entry_points(self) -> None:
+        allowed = _allowed()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else "(unknown distribution)"
+            version = ep.dist.version if ep.dist else ""
+            if allowed is not None and ep.name not in allowed and dist not in allowed:
+                continue
+            if ep.name in self.info:
+                continue  # the same distribution visible twice on sys.path
+            try:
+                module = ep.load()
+            except Exception as exc:
+                failure = PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}")
+                self.failures.append(failure)
+                _report(failure)
+                continue
+            self.pm.register(module, name=ep.name)
+            self.info[ep.name] = PluginInfo(ep.name, dist, version)
+
+    # -- registries -------------------------------------------------------------------------
+
+    def _collect(self, hook_name: str, make: Callable[..., Any]) -> list[Any]:
+        """Call each implementation of `hook_name` with a `register` that records its plugin."""
+        found: list[Any] = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            info = self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", ""))
+
+            def register(*args: Any, _info: PluginInfo = info, **kwargs: Any) -> None:
+                found.append(make(_info, *args, **kwargs))
+
+            impl.function(register)
+        return found
+
+    def backends(self) -> dict[str, BackendSpec]:
+        def make(info: PluginInfo, name: str, factory: Callable[..., Any], description=None):
+            doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+            return BackendSpec(name, factory, doc, info)
+
+        return _unique(self._collect("register_backends", make), "backend")
+
+    def tools(self) -> dict[str, ToolSpec]:
+        def make(info, name: str, factory, enabled: bool = True, description=None):
+            doc = description or (factory.__doc__ or "").strip().split("\n")[0]
+            return ToolSpec(name, factory, enabled, doc, info)
+
+        return _unique(self._collect("register_tools", make), "tool")
+
+    def handlers(self) -> dict[str, HandlerSpec]:
+        def make(info: PluginInfo, name: str, factory: Callable[..., Any]):
+            return HandlerSpec(name, factory, info)
+
+        return _unique(self._collect("register_channel_handlers", make), "channel handler")
+
+    def add_commands(self, cli: click.Group) -> None:
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            try:
+                impl.function(cli)
+            except Exception as exc:  # one bad front-end must not take the CLI down
+                info = self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", ""))
+                error = f"{type(exc).__name__}: {exc}"
+                failure = PluginFailure(info.name, info.distribution, error)
+                self.failures.append(failure)
+                _report(failure)
+
+    def registrations(self) -> dict[str, dict[str, list[str]]]:
+        """What each plugin registers, for `gyrosi plugins`."""
+        table: dict[str, dict[str, list[str]]] = {name: {} for name in self.info}
+        groups: Iterable[tuple[str, Iterable[Any]]] = (
+            ("backends", self.backends().values()),
+            ("tools", self.tools().values()),
+            ("channel_handlers", self.handlers().values()),
+        )
+        for kind, specs in groups:
+            for spec in specs:
+                table[spec.plugin.name].setdefault(kind, []).append(spec.name)
+        probe = click.Group()
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            before = set(probe.commands)
+            try:
+                impl.function(probe)
+            except Exception:
+                continue
+            added = sorted(set(probe.commands) - before)
+            if added:
+                table[impl.plugin_name]["commands"] = added
+        return table
+
+
+def _unique[S: (BackendSpec, ToolSpec, HandlerSpec)](specs: list[S], kind: str) -> dict[str, S]:
+    seen: dict[str, S] = {}
+    for spec in specs:
+        if (other := seen.get(spec.name)) is not None:
+            raise PluginError(
+                f"Two plugins register the {kind} {spec.name!r}: {other.plugin.distribution} "
+                f"({other.plugin.name}) and {spec.plugin.distribution} ({spec.plugin.name}); "
+                f"uninstall one of them or restrict loading with GYROSI_LOAD_PLUGINS."
+            )
+        seen[spec.name] = spec
+    return seen
+
+
+def _core_version() -> str:
+    from . import __version__
+
+    return __version__

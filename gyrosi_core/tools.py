@@ -1,0 +1,95 @@
+"""Tools the model can call, and routing a recipient to the tool that answers it."""
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpt_oss.tools.tool import Tool
+from openai_harmony import Author, Message, Role, TextContent, ToolDescription, ToolNamespaceConfig
+
+
+@dataclass
+class FunctionTool:
+    """A developer-declared function (`functions.NAME`): JSON arguments in, text out."""
+
+    name: str  # without the `functions.` prefix
+    description: str
+    fn: Callable[..., str | Awaitable[str]]
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    @property
+    def recipient(self) -> str:
+        return f"functions.{self.name}"
+
+    def description_for_model(self) -> ToolDescription:
+        return ToolDescription.new(self.name, self.description, parameters=self.parameters)
+
+
+class ToolCallError(Exception):
+    """A tool call the model got wrong; the text goes back to the model, not to the user."""
+
+
+def namespace_config(tool: Tool) -> ToolNamespaceConfig:
+    """gpt-oss tools expose `tool_config`; a plain `Tool` is described by its instruction."""
+    config = getattr(tool, "tool_config", None)
+    if isinstance(config, ToolNamespaceConfig):
+        return config
+    return ToolNamespaceConfig(name=tool.name, description=tool.instruction(), tools=[])
+
+
+def tool_message(recipient: str, text: str, channel: str | None) -> Message:
+    """A message from tool `recipient` back to the assistant."""
+    msg = Message.from_author_and_content(Author.new(Role.TOOL, recipient), TextContent(text=text))
+    msg = msg.with_recipient("assistant")
+    return msg.with_channel(channel) if channel else msg
+
+
+def _call_function(tool: FunctionTool, raw_args: str) -> str:
+    try:
+        args = json.loads(raw_args) if raw_args.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ToolCallError(f"Error: arguments are not valid JSON ({exc.msg}).") from exc
+    if not isinstance(args, dict):
+        raise ToolCallError("Error: arguments must be a JSON object.")
+    try:
+        result = tool.fn(**args)
+    except TypeError as exc:  # wrong or missing argument names
+        raise ToolCallError(f"Error: bad arguments for {tool.recipient}: {exc}.") from exc
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    return result if isinstance(result, str) else json.dumps(result)
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+async def _collect(tool: Tool, message: Message) -> list[Message]:
+    return [m async for m in tool.process(message)]
+
+
+def dispatch(tools: dict[str, Tool | FunctionTool], call: Message) -> list[Message]:
+    """Run the tool `call` addresses and return the messages to append to the conversation.
+
+    Every failure — unknown recipient, bad arguments, a tool that raises — becomes a tool
+    message the model can read and react to; the turn never crashes on the model's mistakes.
+    """
+    recipient = call.recipient or ""
+    text = "".join(c.text for c in call.content if isinstance(c, TextContent))
+    tool = tools.get(recipient) or tools.get(recipient.split(".", 1)[0])
+    try:
+        if tool is None:
+            known = ", ".join(sorted(tools)) or "none"
+            raise ToolCallError(f"Error: no tool named {recipient!r} (available: {known}).")
+        if isinstance(tool, FunctionTool):
+            return [tool_message(recipient, _call_function(tool, text), call.channel)]
+        return asyncio.run(_collect(tool, call))
+    except ToolCallError as exc:
+        return [tool_message(recipient, str(exc), call.channel)]
+    except Exception as exc:  # a tool bug must not end the user's session
+        return [tool_message(recipient, f"Error: {type(exc).__name__}: {exc}", call.channel)]

@@ -1,0 +1,347 @@
+"""The turn engine: one pipeline from messages to typed events, shared by every front-end.
+
+    messages → render (openai_harmony) → Backend.generate → StreamableParser → events
+             → recipient? → tool → tool messages appended → next round
+
+A conversation commits the messages of a turn only when the turn completes, so an interrupted
+or failed turn leaves the history as it was and the front-end stays usable.
+"""
+
+import datetime
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpt_oss.tools.tool import Tool
+from openai_harmony import (
+    Conversation as HarmonyConversation,
+)
+from openai_harmony import (
+    DeveloperContent,
+    HarmonyEncoding,
+    HarmonyError,
+    Message,
+    ReasoningEffort,
+    Role,
+    StreamableParser,
+    StreamState,
+    SystemContent,
+    TextContent,
+)
+
+from .backend import Backend
+from .channels import ChannelHandler, wants
+from .config import Config, CoreConfig
+from .errors import ContextLengthError
+from .events import (
+    ContentDelta,
+    Event,
+    MessageEnd,
+    MessageStart,
+    RawText,
+    StopReason,
+    TurnEnd,
+    TurnError,
+    TurnStart,
+    Usage,
+)
+from .plugins import ToolSpec
+from .tools import FunctionTool, dispatch, namespace_config
+
+log = logging.getLogger(__name__)
+
+EFFORTS = {e.value.lower(): e for e in ReasoningEffort}
+
+
+@dataclass
+class Conversation:
+    """History plus the tool instances that live as long as it does."""
+
+    tools: dict[str, Tool | FunctionTool]
+    id: str = field(default_factory=lambda: f"conv_{uuid.uuid4().hex}")
+    messages: list[Message] = field(default_factory=list)
+
+    def close(self) -> None:
+        for tool in self.tools.values():
+            closer = getattr(tool, "close", None)
+            if callable(closer):
+                closer()
+
+
+def _text(message: Message) -> str:
+    return "".join(c.text for c in message.content if isinstance(c, TextContent))
+
+
+def _role(message: Message) -> str:
+    return message.author.role.value
+
+
+def message_end(message: Message) -> MessageEnd:
+    return MessageEnd(
+        role=_role(message),
+        channel=message.channel,
+        recipient=message.recipient,
+        text=_text(message),
+        author=message.author.name,
+        content_type=message.content_type,
+    )
+
+
+class _ParseTracker:
+    """Turns StreamableParser state changes into start/delta/end events."""
+
+    def __init__(self, parser: StreamableParser) -> None:
+        self.parser = parser
+        self.in_message = False
+        self.done = 0
+
+    def feed(self, token: int) -> Iterator[Event]:
+        p = self.parser
+        p.process(token)
+        if p.state == StreamState.CONTENT and not self.in_message:
+            self.in_message = True
+            role = p.current_role.value if p.current_role else "assistant"
+            yield MessageStart(role, p.current_channel, p.current_recipient, p.current_content_type)
+        if self.in_message and (delta := p.last_content_delta):
+            role = p.current_role.value if p.current_role else "assistant"
+            yield ContentDelta(role, p.current_channel, p.current_recipient, delta)
+        yield from self.finished()
+
+    def finished(self) -> Iterator[Event]:
+        messages = self.parser.messages
+        for message in messages[self.done :]:
+            self.in_message = False
+            yield message_end(message)
+        self.done = len(messages)
+
+
+class TurnEngine:
+    """Runs turns for one backend, with a set of enabled tools and channel handlers."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        encoding: HarmonyEncoding,
+        *,
+        config: Config | None = None,
+        tools: dict[str, ToolSpec] | None = None,
+        handlers: Sequence[ChannelHandler] = (),
+        raw: bool = False,
+    ) -> None:
+        self.backend = backend
+        self.raw = raw  # also emit RawText per token
+        self.encoding = encoding
+        self.config = config or Config()
+        self.settings: CoreConfig = self.config.core
+        self.tool_specs = tools or {}
+        self.handlers = list(handlers)
+        self.stop_tokens = encoding.stop_tokens_for_assistant_actions()
+        self.call_token = encoding.encode("<|call|>", allowed_special="all")[0]
+
+    # -- conversation ------------------------------------------------------------------------
+
+    def new_conversation(self) -> Conversation:
+        tools = {
+            name: spec.factory(self.config.tool_section(name))
+            for name, spec in self.tool_specs.items()
+        }
+        return Conversation(tools=tools)
+
+    def end_conversation(self, conv: Conversation) -> None:
+        conv.close()
+        end_session = getattr(self.backend, "end_session", None)
+        if callable(end_session):
+            end_session(conv.id)
+
+    def preamble(self, conv: Conversation) -> list[Message]:
+        """System message (identity, effort, date, tool namespaces) and developer message."""
+        s = self.settings
+        system = (
+            SystemContent.new()
+            .with_model_identity(s.model_identity)
+            .with_reasoning_effort(EFFORTS[s.reasoning_effort])
+            .with_knowledge_cutoff(s.knowledge_cutoff)
+            .with_conversation_start_date(datetime.date.today().isoformat())
+        )
+        functions = []
+        for tool in conv.tools.values():
+            if isinstance(tool, FunctionTool):
+                functions.append(tool.description_for_model())
+            else:
+                system = system.with_tools(namespace_config(tool))
+        messages = [Message.from_role_and_content(Role.SYSTEM, system)]
+        if s.developer_message or functions:
+            developer = DeveloperContent.new()
+            if s.developer_message:
+                developer = developer.with_instructions(s.developer_message)
+            if functions:
+                developer = developer.with_function_tools(functions)
+            messages.append(Message.from_role_and_content(Role.DEVELOPER, developer))
+        return messages
+
+    def render(self, conv: Conversation, pending: Sequence[Message] = ()) -> list[int]:
+        convo = HarmonyConversation.from_messages([*self.preamble(conv), *conv.messages, *pending])
+        return self.encoding.render_conversation_for_completion(convo, Role.ASSISTANT)
+
+    # -- turns -------------------------------------------------------------------------------
+
+    def user_turn(self, conv: Conversation, text: str) -> Iterator[Event]:
+        return self.turn(conv, [Message.from_role_and_content(Role.USER, text)])
+
+    def turn(self, conv: Conversation, new_messages: Sequence[Message]) -> Iterator[Event]:
+        """Run one turn; yields events and hands each to the handlers that want it.
+
+        Raises ContextLengthError before generation when the prompt does not fit.
+        """
+        for event in self._turn(conv, list(new_messages)):
+            for handler in self.handlers:
+                if wants(handler, event):
+                    try:
+                        handler.on_event(event)
+                    except Exception:  # a broken handler must not break the turn
+                        log.exception("channel handler %r failed", handler)
+            yield event
+
+    def _turn(self, conv: Conversation, pending: list[Message]) -> Iterator[Event]:
+        usage = Usage()
+        rounds = 0
+        final_text = ""
+        while True:
+            prompt = self.render(conv, pending)
+            room = self.settings.context_length - len(prompt)
+            backend_limit = getattr(self.backend, "context_length", room + len(prompt))
+            room = min(room, backend_limit - len(prompt))
+            if room <= 0:
+                raise ContextLengthError(
+                    f"The conversation is {len(prompt)} tokens, which leaves no room in the "
+                    f"{min(self.settings.context_length, backend_limit)}-token context; "
+                    f"start a new conversation (/reset) or shorten the input."
+                )
+            max_new = min(self.settings.max_tokens, room)
+            yield TurnStart(conv.id, rounds, len(prompt))
+            parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
+            tracker = _ParseTracker(parser)
+            count, stop = 0, None
+            tokens = self.backend.generate(
+                prompt,
+                stop_tokens=self.stop_tokens,
+                max_tokens=max_new,
+                temperature=self.settings.temperature,
+                seed=self.settings.seed,
+                session_id=conv.id,
+            )
+            try:
+                for token in tokens:
+                    count += 1
+                    if self.raw:
+                        yield RawText(self.encoding.decode([token]))
+                    yield from tracker.feed(token)
+                    if token in self.stop_tokens:
+                        stop = token
+                        break
+                    if count >= max_new:
+                        break
+                if stop is None and parser.state != StreamState.EXPECT_START:
+                    if count < max_new:
+                        raise HarmonyError("the output ended without <|return|> or <|call|>")
+                    if parser.state == StreamState.CONTENT:
+                        parser.process_eos()  # keep the truncated message
+                        yield from tracker.finished()
+            except HarmonyError as exc:
+                usage = Usage(usage.prompt_tokens + len(prompt), usage.completion_tokens + count)
+                yield TurnError(
+                    "malformed_harmony",
+                    f"The backend's output is not valid Harmony ({exc}); the turn was dropped.",
+                )
+                yield TurnEnd("error", usage, rounds, "")
+                return
+            except Exception as exc:
+                log.exception("backend failed")
+                yield TurnError("backend_error", f"The backend failed: {type(exc).__name__}: {exc}")
+                yield TurnEnd("error", usage, rounds, "")
+                return
+            finally:
+                close = getattr(tokens, "close", None)
+                if callable(close):
+                    close()
+            usage = Usage(usage.prompt_tokens + len(prompt), usage.completion_tokens + count)
+            produced = parser.messages
+            pending.extend(produced)
+            for message in produced:
+                if message.channel == "final":
+                    final_text = _text(message)
+            last = produced[-1] if produced else None
+            if stop == self.call_token and last is not None and last.recipient:
+                if rounds >= self.settings.max_tool_rounds:
+                    yield TurnError(
+                        "backend_error",
+                        f"The model made more than {self.settings.max_tool_rounds} tool calls in "
+                        f"one turn (core.max_tool_rounds); the turn was stopped.",
+                    )
+                    yield TurnEnd("error", usage, rounds, final_text)
+                    return
+                results = dispatch(conv.tools, last)
+                for message in results:
+                    yield message_end(message)
+                pending.extend(results)
+                rounds += 1
+                continue
+            conv.messages.extend(pending)
+            reason: StopReason = "stop" if stop is not None else "length"
+            yield TurnEnd(reason, usage, rounds, final_text)
+            return
+
+
+def build_engine(
+    host: Any,
+    config: Config,
+    backend_name: str,
+    *,
+    handlers: Sequence[ChannelHandler] = (),
+    enable_tools: Sequence[str] = (),
+    no_tools: bool = False,
+    raw: bool = False,
+) -> TurnEngine:
+    """Resolve backend, tools and encoding from a plugin host; the entry point for front-ends."""
+    from .encoding import get_encoding
+    from .errors import UnknownBackendError
+
+    backends = host.backends()
+    spec = backends.get(backend_name)
+    if spec is None:
+        installed = ", ".join(sorted(backends)) or "none"
+        failed = "".join(
+            f" (plugin {f.name!r} failed to load: {f.error})" for f in host.failures
+        )
+        raise UnknownBackendError(
+            f"Unknown backend {backend_name!r}; installed backends: {installed}{failed}."
+        )
+    encoding = get_encoding()
+    backend = spec.factory(config.backend_section(backend_name), encoding)
+    return TurnEngine(
+        backend,
+        encoding,
+        config=config,
+        tools=select_tools(host.tools(), config, enable_tools, no_tools),
+        handlers=handlers,
+        raw=raw,
+    )
+
+
+def select_tools(
+    specs: dict[str, ToolSpec], config: Config, enable: Sequence[str], no_tools: bool
+) -> dict[str, ToolSpec]:
+    from .errors import ConfigError
+
+    if no_tools:
+        return {}
+    wanted = config.core.tools
+    names = set(wanted) if wanted is not None else {n for n, s in specs.items() if s.enabled}
+    names |= set(enable)
+    unknown = sorted(names - set(specs))
+    if unknown:
+        known = ", ".join(sorted(specs)) or "none"
+        raise ConfigError(f"Unknown tool {unknown[0]!r}; installed tools: {known}.")
+    return {name: specs[name] for name in sorted(names)}

@@ -1,0 +1,1 @@
+"""The `stub` backend: instant, deterministic, scripted Harmony output."""
