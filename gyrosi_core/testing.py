@@ -1,0 +1,215 @@
+"""Test kit for GyroSI plugin authors; installed as a pytest plugin (entry point `pytest11`).
+
+Fixtures:
+    gyrosi_home        a temporary GYROSI_HOME (and no GYROSI_CONFIG) for one test
+    harmony_encoding   the offline o200k_harmony encoding (session-wide)
+    plugin_host        factory: a PluginHost with only the plugins you pass
+    plugin_site        factory: write an installed-looking plugin distribution into a temp dir
+                       that a `gyrosi` subprocess discovers through PYTHONPATH
+
+The backend conformance suite: subclass `BackendConformance` in your tests and implement
+`make_backend(encoding)`; pytest collects the inherited tests.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ENV_KEYS = ("GYROSI_HOME", "GYROSI_CONFIG", "GYROSI_LOAD_PLUGINS")
+
+
+@pytest.fixture
+def gyrosi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "gyrosi-home"
+    home.mkdir()
+    monkeypatch.setenv("GYROSI_HOME", str(home))
+    monkeypatch.delenv("GYROSI_CONFIG", raising=False)
+    monkeypatch.delenv("GYROSI_LOAD_PLUGINS", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def harmony_encoding(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from .encoding import get_encoding
+
+    if "GYROSI_HOME" not in os.environ:  # keep the vocabulary cache out of the user's home
+        os.environ["GYROSI_HOME"] = str(tmp_path_factory.mktemp("gyrosi-session-home"))
+    return get_encoding()
+
+
+@pytest.fixture
+def plugin_host(gyrosi_home: Path) -> Callable[..., Any]:
+    from .plugins import PluginHost
+
+    def make(*plugins: ModuleType | object, entry_points: bool = False) -> PluginHost:
+        host = PluginHost(entry_points=entry_points)
+        for plugin in plugins:
+            host.register(plugin)
+        return host
+
+    return make
+
+
+class PluginSite:
+    """A directory that looks like site-packages holding plugin distributions."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, dist: str, module: str, source: str, entry_point: str | None = None) -> None:
+        """Install module `module` (from `source`) as distribution `dist`, entry point
+        `entry_point` (default: the module name) in the `gyrosi` group."""
+        (self.root / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        info = self.root / f"{dist.replace('-', '_')}-0.1.0.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n", encoding="utf-8"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[gyrosi]\n{entry_point or module} = {module}\n", encoding="utf-8"
+        )
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a subprocess that sees these distributions."""
+        env = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.root), os.environ.get("PYTHONPATH", "")) if p
+        )
+        env.update(extra)
+        return env
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path) -> Callable[[str], PluginSite]:
+    return lambda name="site": PluginSite(tmp_path / name)
+
+
+def run_gyrosi(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `gyrosi` CLI in a subprocess (same interpreter) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "gyrosi_core", *args],
+        env=env, input=input, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+# -- backend conformance suite ---------------------------------------------------------------
+
+
+class BackendConformance:
+    """Inherit in a test class and implement `make_backend`; every backend must pass these.
+
+    Backends that declare `speaks_harmony = True` are also checked for well-formed Harmony that
+    ends the turn with `<|return|>` or `<|call|>`.
+    """
+
+    max_tokens = 64
+
+    def make_backend(self, encoding: Any) -> Any:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def backend(self, harmony_encoding: Any) -> Iterator[Any]:
+        backend = self.make_backend(harmony_encoding)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+    @pytest.fixture
+    def engine(self, backend: Any, harmony_encoding: Any) -> Any:
+        from .config import Config, CoreConfig
+        from .turn import TurnEngine
+
+        config = Config(core=CoreConfig(max_tokens=self.max_tokens))
+        return TurnEngine(backend, harmony_encoding, config=config)
+
+    def _prompt(self, engine: Any, text: str, history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        from openai_harmony import Message, Role
+
+        conv = engine.new_conversation()
+        for user, answer in history:
+            conv.messages.append(Message.from_role_and_content(Role.USER, user))
+            conv.messages.append(
+                Message.from_role_and_content(Role.ASSISTANT, answer).with_channel("final")
+            )
+        conv.messages.append(Message.from_role_and_content(Role.USER, text))
+        return engine.render(conv)
+
+    def _generate(self, backend: Any, engine: Any, prompt: list[int], **kw: Any) -> list[int]:
+        options = {"stop_tokens": engine.stop_tokens, "max_tokens": self.max_tokens,
+                   "temperature": 0.0, "seed": 0, "session_id": "conformance"} | kw
+        return list(backend.generate(prompt, **options))
+
+    def test_describes_itself(self, backend: Any) -> None:
+        assert isinstance(backend.describe(), str) and backend.describe().strip()
+        assert isinstance(backend.context_length, int) and backend.context_length > 0
+
+    def test_honours_max_tokens(self, backend: Any, engine: Any) -> None:
+        prompt = self._prompt(engine, "Tell me about the sea.")
+        for limit in (1, 3):
+            assert 1 <= len(self._generate(backend, engine, prompt, max_tokens=limit)) <= limit
+
+    def test_stops_on_stop_tokens(self, backend: Any, engine: Any) -> None:
+        prompt = self._prompt(engine, "Tell me about the sea.")
+        out = self._generate(backend, engine, prompt)
+        stops = set(engine.stop_tokens)
+        assert all(t not in stops for t in out[:-1]), "tokens were generated after a stop token"
+        # Whatever comes first, declared a stop token, must end the stream right there.
+        first = self._generate(backend, engine, prompt, stop_tokens=[out[0]])
+        assert first == [out[0]]
+
+    def test_deterministic_at_temperature_zero(self, backend: Any, engine: Any) -> None:
+        prompt = self._prompt(engine, "Say something twice.")
+        assert self._generate(backend, engine, prompt) == self._generate(backend, engine, prompt)
+
+    def test_empty_user_message(self, backend: Any, engine: Any) -> None:
+        from .events import TurnEnd
+
+        events = list(engine.user_turn(engine.new_conversation(), ""))
+        assert isinstance(events[-1], TurnEnd)
+        if backend.speaks_harmony:
+            assert events[-1].stop_reason in ("stop", "length")
+
+    def test_long_conversation(self, backend: Any, engine: Any) -> None:
+        history = [(f"Question {i}: what is {i} plus {i}?", f"It is {2 * i}.") for i in range(60)]
+        prompt = self._prompt(engine, "And 61 plus 61?", history)
+        if len(prompt) + self.max_tokens > backend.context_length:
+            pytest.skip("the backend's context is shorter than the long-conversation prompt")
+        out = self._generate(backend, engine, prompt)
+        assert 1 <= len(out) <= self.max_tokens
+
+    def test_speaks_harmony(self, backend: Any, engine: Any) -> None:
+        from openai_harmony import Role, StreamableParser
+
+        if not backend.speaks_harmony:
+            pytest.skip("the backend does not promise Harmony output")
+        out = self._generate(backend, engine, self._prompt(engine, "Hello!"), max_tokens=4096)
+        parser = StreamableParser(engine.encoding, role=Role.ASSISTANT)
+        for token in out:
+            parser.process(token)
+        assert out[-1] in engine.stop_tokens, "the turn did not end with <|return|> or <|call|>"
+        assert parser.messages, "no complete Harmony message"
+        last = parser.messages[-1]
+        assert last.channel == "final" or last.recipient, "the turn ended without an answer"
+
+    def test_turn_completes_through_engine(self, backend: Any, engine: Any) -> None:
+        from .events import TurnEnd, TurnError
+
+        events = list(engine.user_turn(engine.new_conversation(), "Hello!"))
+        end = events[-1]
+        assert isinstance(end, TurnEnd)
+        errors = [e for e in events if isinstance(e, TurnError)]
+        if backend.speaks_harmony:
+            assert not errors and end.stop_reason in ("stop", "length")
+        else:  # malformed output must end the turn cleanly, with an error event saying so
+            assert end.stop_reason != "error" or errors
