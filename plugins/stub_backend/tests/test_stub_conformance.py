@@ -1,5 +1,6 @@
-from gyrosi_core.testing import BackendConformance
 from gyrosi_stub.backend import StubBackend
+
+from gyrosi_core.testing import BackendConformance
 
 
 class TestStubConformance(BackendConformance):

@@ -1,0 +1,76 @@
+"""`gyrosi generate` as a user runs it."""
+
+import json
+
+from gyrosi_core.testing import run_gyrosi
+
+TOOL_PLUGIN = """
+from gyrosi_core import hookimpl
+from gyrosi_core.tools import FunctionTool
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+
+
+@hookimpl
+def register_tools(register):
+    register("functions.add",
+             lambda config: FunctionTool("add", "Add two integers", lambda a, b: str(a + b),
+                                         SCHEMA))
+"""
+
+SCRIPT = {"backends": {"stub": {"script": [{
+    "match": "add",
+    "reply": [{"channel": "commentary", "recipient": "functions.add", "content_type": "json",
+               "text": "{\"a\": 2, \"b\": 40}"}],
+    "after_tool": [{"channel": "final", "text": "The sum is {tool}"}],
+}]}}}
+
+
+def test_generate_prints_only_the_final_answer(gyrosi_home):
+    result = run_gyrosi("generate", "hello world", env={"GYROSI_HOME": str(gyrosi_home)})
+    assert (result.returncode, result.stdout) == (0, "You said: hello world\n")
+
+
+def test_generate_reads_stdin(gyrosi_home):
+    result = run_gyrosi("generate", "-", input="from stdin",
+                        env={"GYROSI_HOME": str(gyrosi_home)})
+    assert result.stdout == "You said: from stdin\n"
+
+
+def test_generate_json_has_every_channel_and_usage(gyrosi_home):
+    data = json.loads(run_gyrosi("generate", "--json", "hi",
+                                 env={"GYROSI_HOME": str(gyrosi_home)}).stdout)
+    assert [(m["channel"], m["text"]) for m in data["messages"]] == [
+        ("analysis", "The user said: hi"), ("final", "You said: hi")]
+    usage = data["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert data["stop_reason"] == "stop" and data["error"] is None
+
+
+def test_generate_tool_round_trip(gyrosi_home, plugin_site, tmp_path):
+    site = plugin_site()
+    site.add("gyrosi-adder", "gyrosi_adder", TOOL_PLUGIN, entry_point="adder")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(SCRIPT))
+    env = site.env(GYROSI_HOME=str(gyrosi_home))
+    result = run_gyrosi("generate", "--config", str(config), "--json", "please add", env=env)
+    data = json.loads(result.stdout)
+    assert data["final"] == "The sum is 42" and data["tool_rounds"] == 1
+    tool = [m for m in data["messages"] if m["role"] == "tool"]
+    assert tool == [{"type": "message.end", "role": "tool", "channel": "commentary",
+                     "recipient": "assistant", "text": "42", "author": "functions.add",
+                     "content_type": None}]
+    # --no-tools: the call reaches no tool, and the model is told so
+    result = run_gyrosi("generate", "--config", str(config), "--no-tools", "please add", env=env)
+    assert "no tool named 'functions.add'" in result.stdout
+    result = run_gyrosi("generate", "--tool", "functions.nope", "x", env=env)
+    assert result.returncode == 1 and "Unknown tool 'functions.nope'" in result.stderr
+
+
+def test_context_too_long_is_one_sentence(gyrosi_home, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"core": {"context_length": 60}}))
+    result = run_gyrosi("generate", "--config", str(config), "word " * 100,
+                        env={"GYROSI_HOME": str(gyrosi_home)})
+    assert result.returncode == 1 and "context" in result.stderr
+    assert "Traceback" not in result.stderr
