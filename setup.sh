@@ -3,6 +3,7 @@
 #   ./setup.sh run [ARGS...]   set up, then `gyrosi run --backend gyrosi ARGS...` (the main job)
 #   ./setup.sh test [ARGS...]  set up, then ruff and the whole test suite (core and every plugin)
 #   ./setup.sh install         only set up
+#   ./setup.sh python          print the Python >= 3.12 set-up would use
 # GYROSI_PYTHON=/path/to/python3.12 picks the interpreter; otherwise PATH, then pyenv.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -59,6 +60,7 @@ install() {
 cmd=${1:-run}; shift || true
 case "$cmd" in
   install) install ;;
+  python) find_python ;;
   run)
     install
     backend=gyrosi
@@ -68,5 +70,5 @@ case "$cmd" in
     install
     "$VENV/bin/ruff" check .
     exec "$VENV/bin/python" -m pytest "$@" ;;
-  *) say "unknown command '$cmd'; use run, test or install."; exit 2 ;;
+  *) say "unknown command '$cmd'; use run, test, install or python."; exit 2 ;;
 esac

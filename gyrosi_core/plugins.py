@@ -118,9 +118,7 @@ class PluginHost:
             try:
                 module = ep.load()
             except Exception as exc:
-                failure = PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}")
-                self.failures.append(failure)
-                _report(failure)
+                self._fail(PluginInfo(ep.name, dist, version), exc)
                 continue
             self.pm.register(module, name=ep.name)
             self.info[ep.name] = PluginInfo(ep.name, dist, version)
@@ -136,8 +134,17 @@ class PluginHost:
             def register(*args: Any, _info: PluginInfo = info, **kwargs: Any) -> None:
                 found.append(make(_info, *args, **kwargs))
 
-            impl.function(register)
+            try:
+                impl.function(register)
+            except Exception as exc:  # a plugin whose hook raises is skipped, like one that
+                self._fail(info, exc)  # fails to import
         return found
+
+    def _fail(self, info: PluginInfo, exc: Exception) -> None:
+        failure = PluginFailure(info.name, info.distribution, f"{type(exc).__name__}: {exc}")
+        if failure not in self.failures:
+            self.failures.append(failure)
+        _report(failure)
 
     def backends(self) -> dict[str, BackendSpec]:
         def make(info: PluginInfo, name: str, factory: Callable[..., Any], description=None):
@@ -164,11 +171,8 @@ class PluginHost:
             try:
                 impl.function(cli)
             except Exception as exc:  # one bad front-end must not take the CLI down
-                info = self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", ""))
-                error = f"{type(exc).__name__}: {exc}"
-                failure = PluginFailure(info.name, info.distribution, error)
-                self.failures.append(failure)
-                _report(failure)
+                self._fail(self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", "")),
+                           exc)
 
     def registrations(self) -> dict[str, dict[str, list[str]]]:
         """What each plugin registers, for `gyrosi plugins`."""

@@ -149,6 +149,14 @@ class TurnEngine:
         }
         return Conversation(tools=tools)
 
+    def close(self) -> None:
+        """Release the backend and any handler that holds a resource (a trace file)."""
+        for handler in self.handlers:
+            closer = getattr(handler, "close", None)
+            if callable(closer):
+                closer()
+        self.backend.close()
+
     def end_conversation(self, conv: Conversation) -> None:
         conv.close()
         end_session = getattr(self.backend, "end_session", None)

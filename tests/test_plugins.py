@@ -182,3 +182,21 @@ def test_version_and_help(gyrosi_home, plugin_site):
     for command in ([], ["run"], ["generate"], ["plugins"]):
         result = run_gyrosi(*command, "--help", env=env)
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+RAISING_HOOK = """
+from gyrosi_core import hookimpl
+
+
+@hookimpl
+def register_backends(register):
+    raise RuntimeError("misconfigured plugin")
+"""
+
+
+def test_plugin_whose_hook_raises_is_skipped(gyrosi_home, plugin_site):
+    site = plugin_site()
+    site.add("gyrosi-raising", "gyrosi_raising", RAISING_HOOK, entry_point="raising")
+    result = run_gyrosi("generate", "hi", env=site.env(GYROSI_HOME=str(gyrosi_home)))
+    assert (result.returncode, result.stdout) == (0, "You said: hi\n")
+    assert result.stderr.count("misconfigured plugin") == 1 and "Traceback" not in result.stderr

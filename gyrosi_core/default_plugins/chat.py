@@ -110,4 +110,4 @@ def register_commands(cli):
             else:
                 sys.exit(_piped(engine))
         finally:
-            engine.backend.close()
+            engine.close()

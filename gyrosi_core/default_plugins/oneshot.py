@@ -34,7 +34,7 @@ def register_commands(cli):
                     end = event
         finally:
             engine.end_conversation(conv)
-            engine.backend.close()
+            engine.close()
         assert end is not None  # a turn always ends with TurnEnd
         if as_json:
             out = {
