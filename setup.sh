@@ -63,8 +63,9 @@ case "$cmd" in
   python) find_python ;;
   run)
     install
-    backend=gyrosi
-    "$VENV/bin/gyrosi" plugins --json 2>/dev/null | grep -q "\"$backend\"" || backend=stub
+    # the GyroSI engine when its plugin is installed, else the stub
+    backend=$("$VENV/bin/python" -c 'from gyrosi_core.plugins import PluginHost
+print("gyrosi" if "gyrosi" in PluginHost().backends() else "stub")')
     exec "$VENV/bin/gyrosi" run --backend "$backend" "$@" ;;
   test)
     install
