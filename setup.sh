@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up GyroSI in ./.venv and run it.
 #   ./setup.sh run [ARGS...]   set up, then `gyrosi run --backend gyrosi ARGS...` (the main job)
-#   ./setup.sh test [ARGS...]  set up, then ruff and the whole test suite (core and every plugin)
+#   ./setup.sh test [ARGS...]  set up, then ruff, mypy and the whole test suite (core and plugins)
 #   ./setup.sh install         only set up
 #   ./setup.sh python          print the Python >= 3.12 set-up would use
 # GYROSI_PYTHON=/path/to/python3.12 picks the interpreter; otherwise PATH, then pyenv.
@@ -70,6 +70,7 @@ print("gyrosi" if "gyrosi" in PluginHost().backends() else "stub")')
   test)
     install
     "$VENV/bin/ruff" check .
+    "$VENV/bin/mypy"
     exec "$VENV/bin/python" -m pytest "$@" ;;
   *) say "unknown command '$cmd'; use run, test, install or python."; exit 2 ;;
 esac

@@ -11,6 +11,14 @@ from .errors import GyrosiError
 from .plugins import PluginHost
 
 
+class _UserError(click.ClickException):
+    """Click prints `Error: <message>` and exits with the error's own code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+
 class GyrosiGroup(click.Group):
     """Turns a GyrosiError into one sentence and its exit code, never a traceback."""
 
@@ -18,9 +26,7 @@ class GyrosiGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GyrosiError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
+            raise _UserError(str(exc), exc.exit_code) from None
 
 
 def make_cli(host: PluginHost) -> click.Group:

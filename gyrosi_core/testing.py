@@ -88,8 +88,11 @@ class PluginSite:
 
 
 @pytest.fixture
-def plugin_site(tmp_path: Path) -> Callable[[str], PluginSite]:
-    return lambda name="site": PluginSite(tmp_path / name)
+def plugin_site(tmp_path: Path) -> Callable[..., PluginSite]:
+    def make(name: str = "site") -> PluginSite:
+        return PluginSite(tmp_path / name)
+
+    return make
 
 
 def run_gyrosi(

@@ -10,7 +10,7 @@ or failed turn leaves the history as it was and the front-end stays usable.
 import datetime
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,10 +195,10 @@ class TurnEngine:
 
     # -- turns -------------------------------------------------------------------------------
 
-    def user_turn(self, conv: Conversation, text: str) -> Iterator[Event]:
+    def user_turn(self, conv: Conversation, text: str) -> Generator[Event]:
         return self.turn(conv, [Message.from_role_and_content(Role.USER, text)])
 
-    def turn(self, conv: Conversation, new_messages: Sequence[Message]) -> Iterator[Event]:
+    def turn(self, conv: Conversation, new_messages: Sequence[Message]) -> Generator[Event]:
         """Run one turn; yields events and hands each to the handlers that want it.
 
         Raises ContextLengthError before generation when the prompt does not fit.
