@@ -53,6 +53,9 @@ from .tools import FunctionTool, dispatch, namespace_config
 log = logging.getLogger(__name__)
 
 EFFORTS = {e.value.lower(): e for e in ReasoningEffort}
+# A real header (channel, recipient, content type) is a handful of tokens; a "header" this long
+# means the parser is swallowing text that was never Harmony (a random-weight model's output).
+MAX_HEADER_TOKENS = 64
 
 
 @dataclass
@@ -96,13 +99,19 @@ class _ParseTracker:
         self.parser = parser
         self.in_message = False
         self.done = 0
+        self.header_tokens = 0
 
     def feed(self, token: int) -> Iterator[Event]:
         p = self.parser
         p.process(token)
+        self.header_tokens = self.header_tokens + 1 if p.state == StreamState.HEADER else 0
+        if self.header_tokens > MAX_HEADER_TOKENS:
+            raise HarmonyError(f"no message header ended within {MAX_HEADER_TOKENS} tokens")
         if p.state == StreamState.CONTENT and not self.in_message:
             self.in_message = True
             role = p.current_role.value if p.current_role else "assistant"
+            if role == "assistant" and not p.current_channel:
+                raise HarmonyError("an assistant message has no channel")
             yield MessageStart(role, p.current_channel, p.current_recipient, p.current_content_type)
         if self.in_message and (delta := p.last_content_delta):
             role = p.current_role.value if p.current_role else "assistant"

@@ -157,10 +157,18 @@ def test_max_tokens_truncates(make_engine):
 
 
 class GarbageBackend(BaseBackend):
-    """Emits text with no Harmony structure, like a random-weight model."""
+    """Emits text with no Harmony structure, like a random-weight model: a few words and an
+    early end, or words until `max_tokens` (`config["endless"]`), or a header-less message."""
 
     def generate(self, tokens, *, stop_tokens, max_tokens, **kw):
-        yield from self.encoding.encode("just some words, no header")[:max_tokens]
+        if self.config.get("endless"):
+            words = self.encoding.encode(" lorem ipsum" * 1000)
+        elif self.config.get("no_channel"):
+            words = self.encoding.encode("<|message|>text without a channel<|return|>",
+                                         allowed_special="all")
+        else:
+            words = self.encoding.encode("just some words, no header")
+        yield from words[:max_tokens]
 
 
 def _garbage_plugin():
@@ -174,8 +182,11 @@ def _garbage_plugin():
     return plugin
 
 
-def test_malformed_harmony_ends_turn_with_error(make_engine):
-    engine = make_engine({"core": {"backend": "garbage"}}, _garbage_plugin())
+@pytest.mark.parametrize("variant", [{}, {"endless": True}, {"no_channel": True}],
+                         ids=["ends-early", "until-max-tokens", "no-channel"])
+def test_malformed_harmony_ends_turn_with_error(make_engine, variant):
+    raw = {"core": {"backend": "garbage", "max_tokens": 200}, "backends": {"garbage": variant}}
+    engine = make_engine(raw, _garbage_plugin())
     conv = engine.new_conversation()
     for _ in range(2):  # the engine stays usable
         events = list(engine.user_turn(conv, "hi"))
