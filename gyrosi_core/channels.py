@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from rich.console import Console
 
 from .config import Config
+from .errors import ConfigError
 from .events import TURN_LEVEL, Event
 
 
@@ -41,7 +42,10 @@ class TraceHandler:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = path.open("a", encoding="utf-8")
+        try:
+            self._fh = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"Cannot write the trace file {path} ({exc.strerror}).") from exc
 
     def on_event(self, event: Event) -> None:
         self._fh.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")

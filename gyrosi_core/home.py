@@ -5,12 +5,20 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import GyrosiError
+
 
 def gyrosi_home() -> Path:
     """`GYROSI_HOME`, else the XDG data dir (`~/.local/share/gyrosi`). Created on demand."""
     env = os.environ.get("GYROSI_HOME")
     home = Path(env).expanduser() if env else Path(platformdirs.user_data_dir("gyrosi"))
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GyrosiError(
+            f"Cannot create the GyroSI data directory {home} ({exc.strerror}); "
+            f"set GYROSI_HOME to a writable directory."
+        ) from exc
     return home
 
 

@@ -7,6 +7,7 @@ A conversation commits the messages of a turn only when the turn completes, so a
 or failed turn leaves the history as it was and the front-end stays usable.
 """
 
+import contextlib
 import datetime
 import logging
 import uuid
@@ -34,7 +35,7 @@ from openai_harmony import (
 from .backend import Backend
 from .channels import ChannelHandler, wants
 from .config import Config, CoreConfig
-from .errors import ContextLengthError
+from .errors import ContextLengthError, GyrosiError, PluginError
 from .events import (
     ContentDelta,
     Event,
@@ -47,7 +48,7 @@ from .events import (
     TurnStart,
     Usage,
 )
-from .plugins import ToolSpec
+from .plugins import PluginInfo, ToolSpec
 from .tools import FunctionTool, dispatch, namespace_config
 
 log = logging.getLogger(__name__)
@@ -152,10 +153,10 @@ class TurnEngine:
     # -- conversation ------------------------------------------------------------------------
 
     def new_conversation(self) -> Conversation:
-        tools = {
-            name: spec.factory(self.config.tool_section(name))
-            for name, spec in self.tool_specs.items()
-        }
+        tools = {}
+        for name, spec in self.tool_specs.items():
+            with _starting("tool", name, spec.plugin):
+                tools[name] = spec.factory(self.config.tool_section(name))
         return Conversation(tools=tools)
 
     def close(self) -> None:
@@ -336,7 +337,8 @@ def build_engine(
             f"Unknown backend {backend_name!r}; installed backends: {installed}{failed}."
         )
     encoding = get_encoding()
-    backend = spec.factory(config.backend_section(backend_name), encoding)
+    with _starting("backend", backend_name, spec.plugin):
+        backend = spec.factory(config.backend_section(backend_name), encoding)
     return TurnEngine(
         backend,
         encoding,
@@ -345,6 +347,21 @@ def build_engine(
         handlers=handlers,
         raw=raw,
     )
+
+
+@contextlib.contextmanager
+def _starting(kind: str, name: str, plugin: PluginInfo) -> Iterator[None]:
+    """A plugin's own user errors pass through; anything else becomes one sentence naming it."""
+    try:
+        yield
+    except GyrosiError:
+        raise
+    except Exception as exc:
+        log.debug("starting %s %s failed", kind, name, exc_info=True)
+        raise PluginError(
+            f"The {kind} {name!r} from {plugin.distribution} failed to start: "
+            f"{type(exc).__name__}: {exc}."
+        ) from exc
 
 
 def select_tools(

@@ -74,3 +74,53 @@ def test_context_too_long_is_one_sentence(gyrosi_home, tmp_path):
                         env={"GYROSI_HOME": str(gyrosi_home)})
     assert result.returncode == 1 and "context" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+FAILING_FACTORIES = """
+from gyrosi_core import hookimpl
+
+
+def broken_backend(config, encoding):
+    raise FileNotFoundError("weights.bin is missing")
+
+
+def broken_tool(config):
+    raise RuntimeError("kernel did not start")
+
+
+@hookimpl
+def register_backends(register):
+    register("fragile", broken_backend)
+
+
+@hookimpl
+def register_tools(register):
+    register("python", broken_tool, enabled=False)
+"""
+
+
+def test_plugins_that_fail_to_start_are_one_sentence(gyrosi_home, plugin_site):
+    site = plugin_site()
+    site.add("gyrosi-fragile", "gyrosi_fragile", FAILING_FACTORIES, entry_point="fragile")
+    env = site.env(GYROSI_HOME=str(gyrosi_home))
+    backend = run_gyrosi("generate", "--backend", "fragile", "x", env=env)
+    assert backend.returncode == 1 and "Traceback" not in backend.stderr
+    assert backend.stderr.strip() == (
+        "Error: The backend 'fragile' from gyrosi-fragile failed to start: "
+        "FileNotFoundError: weights.bin is missing.")
+    tool = run_gyrosi("generate", "--tool", "python", "x", env=env)
+    assert tool.returncode == 1 and "The tool 'python' from gyrosi-fragile failed to start: "\
+        "RuntimeError: kernel did not start." in tool.stderr
+    assert run_gyrosi("generate", "x", env=env).returncode == 0  # off by default: no harm
+
+
+def test_unwritable_home_and_trace_are_one_sentence(gyrosi_home, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_gyrosi("generate", "x", env={"GYROSI_HOME": str(blocker / "home")})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Cannot create the GyroSI data directory" in result.stderr
+    assert "set GYROSI_HOME to a writable directory" in result.stderr
+    result = run_gyrosi("generate", "--trace", str(blocker / "trace.jsonl"), "x",
+                        env={"GYROSI_HOME": str(gyrosi_home)})
+    assert result.returncode == 1 and "Cannot write the trace file" in result.stderr

@@ -386,3 +386,12 @@ def test_piped_malformed_harmony_is_one_error_per_line(env, site):
     assert result.stdout == ""
     assert result.stderr.count(MALFORMED) == 2, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_raw_shows_the_harmony_token_stream(terminal):
+    term = terminal("--backend", "stub", "--raw")
+    shown = term.say("hi")
+    assert "<|channel|>analysis<|message|>The user said: hi<|end|>" in shown
+    assert "<|start|>assistant<|channel|>final<|message|>You said: hi<|return|>" in shown
+    term.send("/exit")
+    assert term.exit_status() == 0
