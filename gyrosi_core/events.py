@@ -80,9 +80,10 @@ class TurnEnd(Event):
 
 @dataclass(frozen=True)
 class TurnError(Event):
-    """The turn could not finish: malformed Harmony from the backend, or the backend failed."""
+    """The turn could not finish: malformed Harmony from the backend, the backend failed, or
+    the model called tools more than `core.max_tool_rounds` times."""
 
-    kind: Literal["malformed_harmony", "backend_error"]
+    kind: Literal["malformed_harmony", "backend_error", "tool_limit"]
     message: str
     type: ClassVar[str] = "turn.error"
 

@@ -218,8 +218,9 @@ class TurnEngine:
                 if wants(handler, event):
                     try:
                         handler.on_event(event)
-                    except Exception:  # a broken handler must not break the turn
-                        log.exception("channel handler %r failed", handler)
+                    except Exception as exc:  # a broken handler must not break the turn
+                        log.warning("channel handler %r failed: %s", handler, exc)
+                        log.debug("channel handler failure", exc_info=True)
             yield event
 
     def _turn(self, conv: Conversation, pending: list[Message]) -> Iterator[Event]:
@@ -228,20 +229,19 @@ class TurnEngine:
         final_text = ""
         while True:
             prompt = self.render(conv, pending)
-            room = self.settings.context_length - len(prompt)
-            backend_limit = getattr(self.backend, "context_length", room + len(prompt))
-            room = min(room, backend_limit - len(prompt))
+            limit = min(self.settings.context_length, self.backend.context_length)
+            room = limit - len(prompt)
             if room <= 0:
                 raise ContextLengthError(
                     f"The conversation is {len(prompt)} tokens, which leaves no room in the "
-                    f"{min(self.settings.context_length, backend_limit)}-token context; "
-                    f"start a new conversation (/reset) or shorten the input."
+                    f"{limit}-token context; start a new conversation (/reset) or shorten the "
+                    f"input."
                 )
             max_new = min(self.settings.max_tokens, room)
             yield TurnStart(conv.id, rounds, len(prompt))
             parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
             tracker = _ParseTracker(parser)
-            count, stop = 0, None
+            count, stop, error = 0, None, None
             tokens = self.backend.generate(
                 prompt,
                 stop_tokens=self.stop_tokens,
@@ -268,23 +268,24 @@ class TurnEngine:
                         parser.process_eos()  # keep the truncated message
                         yield from tracker.finished()
             except HarmonyError as exc:
-                usage = Usage(usage.prompt_tokens + len(prompt), usage.completion_tokens + count)
-                yield TurnError(
+                error = TurnError(
                     "malformed_harmony",
                     f"The backend's output is not valid Harmony ({exc}); the turn was dropped.",
                 )
-                yield TurnEnd("error", usage, rounds, "")
-                return
-            except Exception as exc:
-                log.exception("backend failed")
-                yield TurnError("backend_error", f"The backend failed: {type(exc).__name__}: {exc}")
-                yield TurnEnd("error", usage, rounds, "")
-                return
+            except Exception as exc:  # reported as an event: the front-end must stay usable
+                log.debug("backend failed", exc_info=True)
+                error = TurnError(
+                    "backend_error", f"The backend failed: {type(exc).__name__}: {exc}"
+                )
             finally:
                 close = getattr(tokens, "close", None)
                 if callable(close):
                     close()
             usage = Usage(usage.prompt_tokens + len(prompt), usage.completion_tokens + count)
+            if error is not None:
+                yield error
+                yield TurnEnd("error", usage, rounds, "")
+                return
             produced = parser.messages
             pending.extend(produced)
             for message in produced:
@@ -294,7 +295,7 @@ class TurnEngine:
             if stop == self.call_token and last is not None and last.recipient:
                 if rounds >= self.settings.max_tool_rounds:
                     yield TurnError(
-                        "backend_error",
+                        "tool_limit",
                         f"The model made more than {self.settings.max_tool_rounds} tool calls in "
                         f"one turn (core.max_tool_rounds); the turn was stopped.",
                     )

@@ -124,3 +124,33 @@ def test_unwritable_home_and_trace_are_one_sentence(gyrosi_home, tmp_path):
     result = run_gyrosi("generate", "--trace", str(blocker / "trace.jsonl"), "x",
                         env={"GYROSI_HOME": str(gyrosi_home)})
     assert result.returncode == 1 and "Cannot write the trace file" in result.stderr
+
+
+CRASHING_BACKEND = """
+from gyrosi_core import hookimpl
+from gyrosi_core.backend import BaseBackend
+
+
+class Crashing(BaseBackend):
+    def generate(self, tokens, **options):
+        yield from self.encoding.encode("<|channel|>final<|message|>Hi", allowed_special="all")
+        raise RuntimeError("device lost")
+
+
+@hookimpl
+def register_backends(register):
+    register("crashing", Crashing)
+"""
+
+
+def test_backend_crash_mid_turn_is_an_error_event_not_a_traceback(gyrosi_home, plugin_site):
+    site = plugin_site()
+    site.add("gyrosi-crashing", "gyrosi_crashing", CRASHING_BACKEND, entry_point="crashing")
+    env = site.env(GYROSI_HOME=str(gyrosi_home))
+    result = run_gyrosi("generate", "--backend", "crashing", "x", env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == "Error: The backend failed: RuntimeError: device lost\n"
+    data = json.loads(run_gyrosi("generate", "--backend", "crashing", "--json", "x",
+                                 env=env).stdout)
+    assert data["stop_reason"] == "error" and data["error"].endswith("device lost")
+    assert data["usage"]["completion_tokens"] == 4  # <|channel|> final <|message|> Hi
