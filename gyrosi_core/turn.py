@@ -27,7 +27,6 @@ from openai_harmony import (
     ReasoningEffort,
     Role,
     StreamableParser,
-    StreamState,
     SystemContent,
     TextContent,
 )
@@ -94,37 +93,64 @@ def message_end(message: Message) -> MessageEnd:
 
 
 class _ParseTracker:
-    """Turns StreamableParser state changes into start/delta/end events."""
+    """Turns StreamableParser progress into start/delta/end events.
 
-    def __init__(self, parser: StreamableParser) -> None:
+    The parser validates every token; where we are (header, content, between messages) is
+    followed here from the special tokens, because `StreamableParser.state` serialises the whole
+    parse to JSON on every call, which made a turn quadratic in its length.
+    """
+
+    def __init__(self, parser: StreamableParser, encoding: HarmonyEncoding) -> None:
+        def special(name: str) -> int:
+            return encoding.encode(name, allowed_special="all")[0]
+
         self.parser = parser
-        self.in_message = False
-        self.done = 0
+        self.message_token = special("<|message|>")
+        self.start_token = special("<|start|>")
+        self.end_tokens = {special(t) for t in ("<|end|>", "<|return|>", "<|call|>")}
+        self.where = "header"  # the prompt ends with `<|start|>assistant`: a header follows
         self.header_tokens = 0
+        self.current: MessageStart | None = None
+        self.done = 0
 
     def feed(self, token: int) -> Iterator[Event]:
         p = self.parser
         p.process(token)
-        self.header_tokens = self.header_tokens + 1 if p.state == StreamState.HEADER else 0
-        if self.header_tokens > MAX_HEADER_TOKENS:
-            raise HarmonyError(f"no message header ended within {MAX_HEADER_TOKENS} tokens")
-        if p.state == StreamState.CONTENT and not self.in_message:
-            self.in_message = True
+        if self.where == "content":
+            if token in self.end_tokens:
+                self.where = "between"
+                yield from self.finished()
+            elif (delta := p.last_content_delta) and self.current is not None:
+                cur = self.current
+                yield ContentDelta(cur.role, cur.channel, cur.recipient, delta)
+            return
+        if token == self.message_token:
+            self.where, self.header_tokens = "content", 0
             role = p.current_role.value if p.current_role else "assistant"
             if role == "assistant" and not p.current_channel:
                 raise HarmonyError("an assistant message has no channel")
-            yield MessageStart(role, p.current_channel, p.current_recipient, p.current_content_type)
-        if self.in_message and (delta := p.last_content_delta):
-            role = p.current_role.value if p.current_role else "assistant"
-            yield ContentDelta(role, p.current_channel, p.current_recipient, delta)
-        yield from self.finished()
+            self.current = MessageStart(
+                role, p.current_channel, p.current_recipient, p.current_content_type
+            )
+            yield self.current
+            return
+        if token == self.start_token or self.where == "header":
+            self.where = "header"
+            self.header_tokens += 1
+            if self.header_tokens > MAX_HEADER_TOKENS:
+                raise HarmonyError(f"no message header ended within {MAX_HEADER_TOKENS} tokens")
+
+    @property
+    def open(self) -> bool:
+        """Inside a header or a message (the output stopped mid-way)."""
+        return self.where != "between"
 
     def finished(self) -> Iterator[Event]:
         messages = self.parser.messages
         for message in messages[self.done :]:
-            self.in_message = False
             yield message_end(message)
         self.done = len(messages)
+        self.current = None
 
 
 class TurnEngine:
@@ -240,7 +266,7 @@ class TurnEngine:
             max_new = min(self.settings.max_tokens, room)
             yield TurnStart(conv.id, rounds, len(prompt))
             parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
-            tracker = _ParseTracker(parser)
+            tracker = _ParseTracker(parser, self.encoding)
             count, stop, error = 0, None, None
             tokens = self.backend.generate(
                 prompt,
@@ -261,10 +287,10 @@ class TurnEngine:
                         break
                     if count >= max_new:
                         break
-                if stop is None and parser.state != StreamState.EXPECT_START:
+                if stop is None and tracker.open:
                     if count < max_new:
                         raise HarmonyError("the output ended without <|return|> or <|call|>")
-                    if parser.state == StreamState.CONTENT:
+                    if tracker.where == "content":
                         parser.process_eos()  # keep the truncated message
                         yield from tracker.finished()
             except HarmonyError as exc:

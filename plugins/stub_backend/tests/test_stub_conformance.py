@@ -1,6 +1,5 @@
-from gyrosi_stub.backend import StubBackend
-
 from gyrosi_core.testing import BackendConformance
+from gyrosi_stub.backend import StubBackend
 
 
 class TestStubConformance(BackendConformance):
