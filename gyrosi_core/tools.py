@@ -49,7 +49,7 @@ def tool_message(recipient: str, text: str, channel: str | None) -> Message:
     return msg.with_channel(channel) if channel else msg
 
 
-def _call_function(tool: FunctionTool, raw_args: str) -> str:
+def _call_function(tool: FunctionTool, raw_args: str, loop: asyncio.AbstractEventLoop) -> str:
     try:
         args = json.loads(raw_args) if raw_args.strip() else {}
     except json.JSONDecodeError as exc:
@@ -61,7 +61,7 @@ def _call_function(tool: FunctionTool, raw_args: str) -> str:
     except TypeError as exc:  # wrong or missing argument names
         raise ToolCallError(f"Error: bad arguments for {tool.recipient}: {exc}.") from exc
     if inspect.isawaitable(result):
-        result = asyncio.run(_await(result))
+        result = loop.run_until_complete(_await(result))
     return result if isinstance(result, str) else json.dumps(result)
 
 
@@ -73,8 +73,13 @@ async def _collect(tool: Tool, message: Message) -> list[Message]:
     return [m async for m in tool.process(message)]
 
 
-def dispatch(tools: dict[str, Tool | FunctionTool], call: Message) -> list[Message]:
+def dispatch(
+    tools: dict[str, Tool | FunctionTool], call: Message, loop: asyncio.AbstractEventLoop
+) -> list[Message]:
     """Run the tool `call` addresses and return the messages to append to the conversation.
+
+    Async tools run on `loop`, the conversation's own event loop, so a stateful tool (a kernel
+    client, an HTTP session) keeps working across calls.
 
     Every failure — unknown recipient, bad arguments, a tool that raises — becomes a tool
     message the model can read and react to; the turn never crashes on the model's mistakes.
@@ -87,8 +92,8 @@ def dispatch(tools: dict[str, Tool | FunctionTool], call: Message) -> list[Messa
             known = ", ".join(sorted(tools)) or "none"
             raise ToolCallError(f"Error: no tool named {recipient!r} (available: {known}).")
         if isinstance(tool, FunctionTool):
-            return [tool_message(recipient, _call_function(tool, text), call.channel)]
-        return asyncio.run(_collect(tool, call))
+            return [tool_message(recipient, _call_function(tool, text, loop), call.channel)]
+        return loop.run_until_complete(_collect(tool, call))
     except ToolCallError as exc:
         return [tool_message(recipient, str(exc), call.channel)]
     except Exception as exc:  # a tool bug must not end the user's session

@@ -7,6 +7,7 @@ A conversation commits the messages of a turn only when the turn completes, so a
 or failed turn leaves the history as it was and the front-end stays usable.
 """
 
+import asyncio
 import contextlib
 import datetime
 import logging
@@ -60,17 +61,19 @@ MAX_HEADER_TOKENS = 64
 
 @dataclass
 class Conversation:
-    """History plus the tool instances that live as long as it does."""
+    """History plus the tool instances (and their event loop) that live as long as it does."""
 
     tools: dict[str, Tool | FunctionTool]
     id: str = field(default_factory=lambda: f"conv_{uuid.uuid4().hex}")
     messages: list[Message] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
     def close(self) -> None:
         for tool in self.tools.values():
             closer = getattr(tool, "close", None)
             if callable(closer):
                 closer()
+        self.loop.close()
 
 
 def _text(message: Message) -> str:
@@ -327,7 +330,7 @@ class TurnEngine:
                     )
                     yield TurnEnd("error", usage, rounds, final_text)
                     return
-                results = dispatch(conv.tools, last)
+                results = dispatch(conv.tools, last, conv.loop)
                 for message in results:
                     yield message_end(message)
                 pending.extend(results)

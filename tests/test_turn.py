@@ -1,5 +1,6 @@
 """The turn engine against the stub backend: events, tool loop, errors, limits."""
 
+import asyncio
 import datetime
 import types
 
@@ -28,6 +29,7 @@ def _tools_plugin():
         register("functions.add", lambda cfg: FunctionTool("add", "Add", lambda a, b: str(a + b),
                                                            ADD_SCHEMA))
         register("echo", lambda cfg: EchoTool())
+        register("counter", lambda cfg: CounterTool())
 
     plugin.register_tools = register_tools
     return plugin
@@ -48,6 +50,30 @@ class EchoTool(Tool):
         yield Message(
             author=Author(role=Role.TOOL, name="echo.say"),
             content=[TextContent(text=f"echo:{text}")],
+        ).with_recipient("assistant")
+
+
+class CounterTool(Tool):
+    """A stateful async tool: remembers its calls and the event loop it first ran on."""
+
+    def __init__(self):
+        self.calls = 0
+        self.loop = None
+
+    @property
+    def name(self) -> str:
+        return "counter"
+
+    def instruction(self) -> str:
+        return "Counts calls."
+
+    async def _process(self, message: Message):
+        self.loop = self.loop or asyncio.get_running_loop()
+        self.calls += 1
+        same = self.loop is asyncio.get_running_loop()
+        yield Message(
+            author=Author(role=Role.TOOL, name="counter.count"),
+            content=[TextContent(text=f"calls={self.calls} same_loop={same}")],
         ).with_recipient("assistant")
 
 
@@ -223,3 +249,14 @@ def test_handlers_receive_only_their_channels(make_engine):
     kinds = {e.type for e in handler.seen}
     assert {"turn.start", "message.start", "message.delta", "message.end", "turn.end"} <= kinds
     assert {getattr(e, "channel", "final") for e in handler.seen} == {"final"}
+
+
+def test_stateful_async_tool_keeps_its_loop_across_turns(make_engine):
+    engine = make_engine(stub(call_rule("count", "counter.count", "")), _tools_plugin())
+    conv = engine.new_conversation()
+    finals = [list(engine.user_turn(conv, "count"))[-1].final_text for _ in range(3)]
+    assert finals == [f"The tool said calls={n} same_loop=True" for n in (1, 2, 3)]
+    other = engine.new_conversation()  # a new conversation gets new tool instances
+    assert list(engine.user_turn(other, "count"))[-1].final_text.endswith("calls=1 same_loop=True")
+    engine.end_conversation(conv)
+    assert conv.loop.is_closed()
