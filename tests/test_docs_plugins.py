@@ -1,0 +1,53 @@
+"""Every example in docs/plugins.md works, installed as one plugin and run through `gyrosi`."""
+
+import json
+import re
+
+from gyrosi_core.testing import run_gyrosi
+
+from .conftest import REPO
+
+DOC = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+EXAMPLES = re.findall(r"<!-- example -->\n```python\n(.*?)```", DOC, re.S)
+
+
+def test_there_is_an_example_per_hook():
+    hooks = ["register_backends", "register_tools", "register_channel_handlers",
+             "register_commands"]
+    assert [next(h for h in hooks if f"def {h}(" in ex) for ex in EXAMPLES] == hooks
+
+
+def _install(plugin_site, gyrosi_home):
+    site = plugin_site()
+    for i, source in enumerate(EXAMPLES):
+        site.add(f"gyrosi-doc-example-{i}", f"gyrosi_doc_example_{i}", source)
+    return site.env(GYROSI_HOME=str(gyrosi_home))
+
+
+def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
+    env = _install(plugin_site, gyrosi_home)
+    counts = tmp_path / "counts.txt"
+    script = {"match": "times", "reply": [{"channel": "commentary",
+                                           "recipient": "functions.multiply",
+                                           "content_type": "json", "text": '{"a": 6, "b": 7}'}],
+              "after_tool": [{"channel": "final", "text": "six times seven is {tool}"}]}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "backends": {"stub": {"script": [script]}},
+        "tools": {"functions.multiply": {"scale": 10}},
+        "handlers": {"word_counter": {"path": str(counts)}},
+    }))
+    listing = json.loads(run_gyrosi("plugins", "--json", env=env).stdout)
+    registered = {k: v for p in listing["plugins"] for k, v in p.items()
+                  if k in ("backends", "tools", "channel_handlers", "commands")
+                  and p["distribution"].startswith("gyrosi-doc-example")}
+    assert registered == {"backends": ["reverse"], "tools": ["functions.multiply"],
+                          "channel_handlers": ["word_counter"], "commands": ["each"]}
+
+    reverse = run_gyrosi("generate", "--backend", "reverse", "stressed", env=env)
+    assert reverse.stdout == "desserts\n", reverse.stderr
+    tool = run_gyrosi("generate", "--config", str(config), "what is six times seven", env=env)
+    assert tool.stdout == "six times seven is 420\n", tool.stderr
+    assert counts.read_text() == "5\n"  # the handler counted the final answer's words
+    each = run_gyrosi("each", "--backend", "reverse", "abc", "xyz", env=env)
+    assert each.stdout == "cba\nzyx\n", each.stderr
