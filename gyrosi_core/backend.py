@@ -2,7 +2,8 @@
 
 A backend plugin registers a factory `factory(config: dict, encoding: HarmonyEncoding) -> Backend`
 (see `hookspecs.register_backends`). Everything stateful — a KV cache, GyroSI session state — is
-the backend's own business, keyed by the `session_id` the turn engine passes with every call.
+the backend's own business, keyed by the `session_id` the turn engine passes with every call;
+an optional `end_session(session_id)` is called when that conversation ends (`/reset`, exit).
 """
 
 from collections.abc import Iterator, Sequence
@@ -46,7 +47,8 @@ class Backend(Protocol):
 
 
 class BaseBackend:
-    """Convenience base: sensible defaults for everything but `generate`."""
+    """Convenience base: sensible defaults for everything but `generate`, which a subclass
+    writes with the signature of `Backend.generate`."""
 
     context_length = 131072
     speaks_harmony = False
@@ -63,15 +65,3 @@ class BaseBackend:
 
     def close(self) -> None:
         pass
-
-    def generate(
-        self,
-        tokens: Sequence[int],
-        *,
-        stop_tokens: Sequence[int],
-        max_tokens: int,
-        temperature: float = 0.0,
-        seed: int | None = None,
-        session_id: str | None = None,
-    ) -> Iterator[int]:
-        raise NotImplementedError
