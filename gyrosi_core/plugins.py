@@ -129,7 +129,7 @@ class PluginHost:
         """Call each implementation of `hook_name` with a `register` that records its plugin."""
         found: list[Any] = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            info = self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", ""))
+            info = self._info_of(impl.plugin_name)
 
             def register(*args: Any, _info: PluginInfo = info, **kwargs: Any) -> None:
                 found.append(make(_info, *args, **kwargs))
@@ -139,6 +139,9 @@ class PluginHost:
             except Exception as exc:  # a plugin whose hook raises is skipped, like one that
                 self._fail(info, exc)  # fails to import
         return found
+
+    def _info_of(self, plugin_name: str) -> PluginInfo:
+        return self.info.get(plugin_name, PluginInfo(plugin_name, "?", ""))
 
     def _fail(self, info: PluginInfo, exc: Exception) -> None:
         failure = PluginFailure(info.name, info.distribution, f"{type(exc).__name__}: {exc}")
@@ -171,8 +174,7 @@ class PluginHost:
             try:
                 impl.function(cli)
             except Exception as exc:  # one bad front-end must not take the CLI down
-                self._fail(self.info.get(impl.plugin_name, PluginInfo(impl.plugin_name, "?", "")),
-                           exc)
+                self._fail(self._info_of(impl.plugin_name), exc)
 
     def registrations(self) -> dict[str, dict[str, list[str]]]:
         """What each plugin registers, for `gyrosi plugins`."""

@@ -10,6 +10,8 @@ from typing import Any
 from gpt_oss.tools.tool import Tool
 from openai_harmony import Author, Message, Role, TextContent, ToolDescription, ToolNamespaceConfig
 
+from .harmony import message_text
+
 
 @dataclass
 class FunctionTool:
@@ -85,7 +87,7 @@ def dispatch(
     message the model can read and react to; the turn never crashes on the model's mistakes.
     """
     recipient = call.recipient or ""
-    text = "".join(c.text for c in call.content if isinstance(c, TextContent))
+    text = message_text(call)
     tool = tools.get(recipient) or tools.get(recipient.split(".", 1)[0])
     try:
         if tool is None:

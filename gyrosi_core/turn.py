@@ -12,7 +12,7 @@ import contextlib
 import datetime
 import logging
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,6 @@ from openai_harmony import (
     Role,
     StreamableParser,
     SystemContent,
-    TextContent,
 )
 
 from .backend import Backend
@@ -48,6 +47,7 @@ from .events import (
     TurnStart,
     Usage,
 )
+from .harmony import SpecialTokens, message_text
 from .plugins import PluginInfo, ToolSpec
 from .tools import FunctionTool, dispatch, namespace_config
 
@@ -69,15 +69,16 @@ class Conversation:
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
     def close(self) -> None:
-        for tool in self.tools.values():
-            closer = getattr(tool, "close", None)
-            if callable(closer):
-                closer()
+        close_all(self.tools.values())
         self.loop.close()
 
 
-def _text(message: Message) -> str:
-    return "".join(c.text for c in message.content if isinstance(c, TextContent))
+def close_all(objects: Iterable[object]) -> None:
+    """Call `close()` on each object that has one (tools, handlers: it is optional for them)."""
+    for obj in objects:
+        closer = getattr(obj, "close", None)
+        if callable(closer):
+            closer()
 
 
 def _role(message: Message) -> str:
@@ -89,7 +90,7 @@ def message_end(message: Message) -> MessageEnd:
         role=_role(message),
         channel=message.channel,
         recipient=message.recipient,
-        text=_text(message),
+        text=message_text(message),
         author=message.author.name,
         content_type=message.content_type,
     )
@@ -103,14 +104,11 @@ class _ParseTracker:
     parse to JSON on every call, which made a turn quadratic in its length.
     """
 
-    def __init__(self, parser: StreamableParser, encoding: HarmonyEncoding) -> None:
-        def special(name: str) -> int:
-            return encoding.encode(name, allowed_special="all")[0]
-
+    def __init__(self, parser: StreamableParser, special: SpecialTokens) -> None:
         self.parser = parser
-        self.message_token = special("<|message|>")
-        self.start_token = special("<|start|>")
-        self.end_tokens = {special(t) for t in ("<|end|>", "<|return|>", "<|call|>")}
+        self.message_token = special.message
+        self.start_token = special.start
+        self.end_tokens = special.message_ends
         self.where = "header"  # the prompt ends with `<|start|>assistant`: a header follows
         self.header_tokens = 0
         self.current: MessageStart | None = None
@@ -177,7 +175,7 @@ class TurnEngine:
         self.tool_specs = tools or {}
         self.handlers = list(handlers)
         self.stop_tokens = encoding.stop_tokens_for_assistant_actions()
-        self.call_token = encoding.encode("<|call|>", allowed_special="all")[0]
+        self.special = SpecialTokens.of(encoding)
 
     # -- conversation ------------------------------------------------------------------------
 
@@ -190,10 +188,7 @@ class TurnEngine:
 
     def close(self) -> None:
         """Release the backend and any handler that holds a resource (a trace file)."""
-        for handler in self.handlers:
-            closer = getattr(handler, "close", None)
-            if callable(closer):
-                closer()
+        close_all(self.handlers)
         self.backend.close()
 
     def end_conversation(self, conv: Conversation) -> None:
@@ -269,7 +264,7 @@ class TurnEngine:
             max_new = min(self.settings.max_tokens, room)
             yield TurnStart(conv.id, rounds, len(prompt))
             parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
-            tracker = _ParseTracker(parser, self.encoding)
+            tracker = _ParseTracker(parser, self.special)
             count, stop, error = 0, None, None
             tokens = self.backend.generate(
                 prompt,
@@ -319,9 +314,9 @@ class TurnEngine:
             pending.extend(produced)
             for message in produced:
                 if message.channel == "final":
-                    final_text = _text(message)
+                    final_text = message_text(message)
             last = produced[-1] if produced else None
-            if stop == self.call_token and last is not None and last.recipient:
+            if stop == self.special.call and last is not None and last.recipient:
                 if rounds >= self.settings.max_tool_rounds:
                     yield TurnError(
                         "tool_limit",

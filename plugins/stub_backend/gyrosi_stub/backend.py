@@ -3,16 +3,13 @@
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from openai_harmony import HarmonyEncoding, Message, Role, TextContent
+from openai_harmony import HarmonyEncoding, Message, Role
 
 from gyrosi_core.backend import BaseBackend
 from gyrosi_core.config import validate_section
+from gyrosi_core.harmony import SpecialTokens, message_text
 
 from .script import Step, StubConfig
-
-
-def _text(message: Message) -> str:
-    return "".join(c.text for c in message.content if isinstance(c, TextContent))
 
 
 class StubBackend(BaseBackend):
@@ -24,10 +21,7 @@ class StubBackend(BaseBackend):
         super().__init__(config, encoding)
         self.settings = validate_section(StubConfig, config, "backends.stub")
         self.context_length = self.settings.context_length
-        special = {name: encoding.encode(name, allowed_special="all")[0] for name in (
-            "<|start|>", "<|end|>", "<|return|>", "<|call|>")}
-        self.start, self.end = special["<|start|>"], special["<|end|>"]
-        self.ret, self.call = special["<|return|>"], special["<|call|>"]
+        self.special = SpecialTokens.of(encoding)
 
     def describe(self) -> str:
         rules = len(self.settings.script)
@@ -35,7 +29,8 @@ class StubBackend(BaseBackend):
 
     def _history(self, tokens: Sequence[int]) -> list[Message]:
         """The messages before the open `<|start|>assistant` the prompt ends with."""
-        cut = len(tokens) - 1 - list(reversed(tokens)).index(self.start) if tokens else 0
+        start = self.special.start
+        cut = len(tokens) - 1 - list(reversed(tokens)).index(start) if start in tokens else 0
         if cut <= 0:
             return []
         try:
@@ -47,16 +42,16 @@ class StubBackend(BaseBackend):
         """The full completion the stub would give for this prompt, stop token included."""
         history = self._history(tokens)
         users = [m for m in history if m.author.role == Role.USER]
-        user = _text(users[-1]) if users else ""
+        user = message_text(users[-1]) if users else ""
         last = history[-1] if history else None
         after_tool = last is not None and last.author.role == Role.TOOL
-        tool = _text(last) if after_tool and last is not None else ""
+        tool = message_text(last) if after_tool and last is not None else ""
         steps = self.settings.reply_for(user, after_tool)
         out: list[int] = []
         for step in steps:
             out.extend(self._render(step, user, tool))
         out = out[2:]  # the prompt already holds `<|start|>assistant`
-        out[-1] = self.call if steps[-1].recipient else self.ret
+        out[-1] = self.special.call if steps[-1].recipient else self.special.return_
         return out
 
     def _render(self, step: Step, user: str, tool: str) -> list[int]:
