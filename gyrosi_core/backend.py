@@ -4,6 +4,8 @@ A backend plugin registers a factory `factory(config: dict, encoding: HarmonyEnc
 (see `hookspecs.register_backends`). Everything stateful — a KV cache, GyroSI session state — is
 the backend's own business, keyed by the `session_id` the turn engine passes with every call;
 an optional `end_session(session_id)` is called when that conversation ends (`/reset`, exit).
+An optional `parallel_sessions` attribute says how many `generate` calls may run at once from
+different threads (the API server's slots per backend); without it, one at a time.
 """
 
 from collections.abc import Iterator, Sequence
@@ -52,6 +54,7 @@ class BaseBackend:
 
     context_length = 131072
     speaks_harmony = False
+    parallel_sessions = 1  # generate() calls that may run at once, from different threads
 
     def __init__(self, config: dict[str, Any], encoding: HarmonyEncoding) -> None:
         self.config = config

@@ -36,10 +36,26 @@ class CoreConfig(BaseModel):
     tools: list[str] | None = None  # None: every tool its plugin enables by default
 
 
+class ServeConfig(BaseModel):
+    """`gyrosi serve`: the OpenAI-compatible API server (flags override these)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)  # server processes (sharing the response store)
+    slots: int | None = Field(default=None, ge=1)  # generations at once per backend; None: ask it
+    queue: int = Field(default=64, ge=0)  # requests that may wait for a slot; more get a 503
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    store_max_responses: int = Field(default=10000, ge=1)
+    store_max_age_days: float = Field(default=30.0, gt=0)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     core: CoreConfig = Field(default_factory=CoreConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
     backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
     tools: dict[str, dict[str, Any]] = Field(default_factory=dict)
     handlers: dict[str, dict[str, Any]] = Field(default_factory=dict)

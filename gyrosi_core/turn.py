@@ -29,6 +29,7 @@ from openai_harmony import (
     Role,
     StreamableParser,
     SystemContent,
+    ToolDescription,
 )
 
 from .backend import Backend
@@ -61,12 +62,20 @@ MAX_HEADER_TOKENS = 64
 
 @dataclass
 class Conversation:
-    """History plus the tool instances (and their event loop) that live as long as it does."""
+    """History plus the tool instances (and their event loop) that live as long as it does.
+
+    A front-end that serves clients (the API server) may set `settings` to override the core
+    settings for this conversation (effort, instructions, limits) and `external` to declare
+    functions the *client* runs: the model sees them, and a call to one ends the turn with stop
+    reason `tool_calls` instead of being dispatched here.
+    """
 
     tools: dict[str, Tool | FunctionTool]
     id: str = field(default_factory=lambda: f"conv_{uuid.uuid4().hex}")
     messages: list[Message] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    settings: CoreConfig | None = None
+    external: dict[str, ToolDescription] = field(default_factory=dict)  # by `functions.NAME`
 
     def close(self) -> None:
         close_all(self.tools.values())
@@ -199,7 +208,7 @@ class TurnEngine:
 
     def preamble(self, conv: Conversation) -> list[Message]:
         """System message (identity, effort, date, tool namespaces) and developer message."""
-        s = self.settings
+        s = conv.settings or self.settings
         system = (
             SystemContent.new()
             .with_model_identity(s.model_identity)
@@ -213,6 +222,7 @@ class TurnEngine:
                 functions.append(tool.description_for_model())
             else:
                 system = system.with_tools(namespace_config(tool))
+        functions.extend(conv.external.values())
         messages = [Message.from_role_and_content(Role.SYSTEM, system)]
         if s.developer_message or functions:
             developer = DeveloperContent.new()
@@ -248,12 +258,13 @@ class TurnEngine:
             yield event
 
     def _turn(self, conv: Conversation, pending: list[Message]) -> Iterator[Event]:
+        settings = conv.settings or self.settings
         usage = Usage()
         rounds = 0
         final_text = ""
         while True:
             prompt = self.render(conv, pending)
-            limit = min(self.settings.context_length, self.backend.context_length)
+            limit = min(settings.context_length, self.backend.context_length)
             room = limit - len(prompt)
             if room <= 0:
                 raise ContextLengthError(
@@ -261,7 +272,7 @@ class TurnEngine:
                     f"{limit}-token context; start a new conversation (/reset) or shorten the "
                     f"input."
                 )
-            max_new = min(self.settings.max_tokens, room)
+            max_new = min(settings.max_tokens, room)
             yield TurnStart(conv.id, rounds, len(prompt))
             parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
             tracker = _ParseTracker(parser, self.special)
@@ -270,8 +281,8 @@ class TurnEngine:
                 prompt,
                 stop_tokens=self.stop_tokens,
                 max_tokens=max_new,
-                temperature=self.settings.temperature,
-                seed=self.settings.seed,
+                temperature=settings.temperature,
+                seed=settings.seed,
                 session_id=conv.id,
             )
             try:
@@ -316,11 +327,15 @@ class TurnEngine:
                 if message.channel == "final":
                     final_text = message_text(message)
             last = produced[-1] if produced else None
+            if stop == self.special.call and last is not None and last.recipient in conv.external:
+                conv.messages.extend(pending)  # the client runs it and sends the result back
+                yield TurnEnd("tool_calls", usage, rounds, final_text)
+                return
             if stop == self.special.call and last is not None and last.recipient:
-                if rounds >= self.settings.max_tool_rounds:
+                if rounds >= settings.max_tool_rounds:
                     yield TurnError(
                         "tool_limit",
-                        f"The model made more than {self.settings.max_tool_rounds} tool calls in "
+                        f"The model made more than {settings.max_tool_rounds} tool calls in "
                         f"one turn (core.max_tool_rounds); the turn was stopped.",
                     )
                     yield TurnEnd("error", usage, rounds, final_text)

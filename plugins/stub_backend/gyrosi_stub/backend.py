@@ -16,6 +16,7 @@ class StubBackend(BaseBackend):
     """Deterministic scripted Harmony backend (no model)."""
 
     speaks_harmony = True
+    parallel_sessions = 64  # stateless: any number of threads may generate at once
 
     def __init__(self, config: dict[str, Any], encoding: HarmonyEncoding) -> None:
         super().__init__(config, encoding)

@@ -1,0 +1,114 @@
+"""What both APIs share: a request turned into a conversation for the turn engine, and the
+events of a finished batch merged so a fast backend is streamed in few writes."""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai_harmony import Author, Message, Role, TextContent, ToolDescription
+
+from ..config import CoreConfig
+from ..events import ContentDelta, Event
+from ..plugins import ToolSpec
+from ..turn import Conversation, TurnEngine
+from .errors import APIError
+
+# Builtin tool types of the Responses API and the tool plugin name each maps to.
+BUILTIN_TOOLS = {"web_search": "browser", "browser_search": "browser",
+                 "web_search_preview": "browser", "code_interpreter": "python"}
+JSON_CONSTRAINT = "<|constrain|>json"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass
+class TurnRequest:
+    """A request in the engine's terms: history, new messages, settings and tools."""
+
+    history: list[Message]
+    new: list[Message]
+    settings: CoreConfig
+    functions: dict[str, ToolDescription] = field(default_factory=dict)  # the client runs these
+    builtins: list[str] = field(default_factory=list)  # tool plugins the request asked for
+    conversation_id: str | None = None
+
+
+def user(text: str) -> Message:
+    return Message.from_role_and_content(Role.USER, text)
+
+
+def assistant(text: str, channel: str = "final") -> Message:
+    return Message.from_role_and_content(Role.ASSISTANT, text).with_channel(channel)
+
+
+def function_call(name: str, arguments: str) -> Message:
+    recipient = name if "." in name else f"functions.{name}"
+    return (Message.from_role_and_content(Role.ASSISTANT, arguments)
+            .with_channel("commentary").with_recipient(recipient)
+            .with_content_type(JSON_CONSTRAINT))
+
+
+def function_output(name: str, output: str) -> Message:
+    recipient = name if "." in name else f"functions.{name}"
+    return (Message.from_author_and_content(Author.new(Role.TOOL, recipient),
+                                            TextContent(text=output))
+            .with_recipient("assistant").with_channel("commentary"))
+
+
+def function_name(recipient: str) -> str:
+    return recipient.removeprefix("functions.")
+
+
+def settings_for(base: CoreConfig, **overrides: Any) -> CoreConfig:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return base.model_copy(update=values) if values else base
+
+
+def open_conversation(engine: TurnEngine, specs: dict[str, ToolSpec], req: TurnRequest,
+                      conversation_id: str) -> Conversation:
+    """The conversation the engine runs: server-side tools (those enabled in the config plus
+    builtins the request named), minus any name a client function takes over."""
+    wanted = dict(engine.tool_specs)
+    for name in req.builtins:
+        wanted[name] = specs[name]
+    tools = {}
+    for name, spec in wanted.items():
+        if name in req.functions:
+            continue
+        tools[name] = spec.factory(engine.config.tool_section(name))
+    conv = Conversation(tools=tools, id=conversation_id, messages=list(req.history),
+                        settings=req.settings, external=dict(req.functions))
+    return conv
+
+
+def builtin_tools(types: Iterable[str], specs: dict[str, ToolSpec]) -> list[str]:
+    names = []
+    for kind in types:
+        name = BUILTIN_TOOLS.get(kind)
+        if name is None:
+            continue
+        if name not in specs:
+            raise APIError(400, f"The tool type {kind!r} needs the {name!r} tool plugin, which "
+                           f"is not installed on this server.", param="tools",
+                           code="unsupported_tool")
+        names.append(name)
+    return names
+
+
+def coalesce(batch: list[Any]) -> list[Any]:
+    """Merge runs of deltas of the same message into one delta (same text, fewer events)."""
+    out: list[Any] = []
+    for item in batch:
+        if isinstance(item, ContentDelta) and out and isinstance(prev := out[-1], ContentDelta) \
+                and (prev.channel, prev.recipient) == (item.channel, item.recipient):
+            out[-1] = ContentDelta(prev.role, prev.channel, prev.recipient, prev.text + item.text)
+        else:
+            out.append(item)
+    return out
+
+
+def is_event(item: Any) -> bool:
+    return isinstance(item, Event)

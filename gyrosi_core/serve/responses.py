@@ -1,0 +1,297 @@
+"""The Responses API: request → conversation, and turn events → response object and SSE events.
+
+Types and events are gpt-oss's (`gpt_oss.responses_api.types`, `.events`); the few events it
+lacks (function-call arguments, failed, incomplete) are declared here on its `ResponseEvent`.
+"""
+
+import time
+from typing import Any, Literal
+
+from gpt_oss.responses_api import events as ev
+from gpt_oss.responses_api import types as t
+from openai_harmony import Message, ToolDescription
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import CoreConfig
+from ..events import ContentDelta, MessageEnd, MessageStart, TurnEnd, TurnError
+from .conversation import (
+    TurnRequest,
+    assistant,
+    function_call,
+    function_name,
+    function_output,
+    new_id,
+    settings_for,
+    user,
+)
+from .errors import APIError
+
+# -- request --------------------------------------------------------------------------------
+
+
+class InputMessage(t.Item):
+    """gpt-oss's message item, also accepting the `developer` role clients send."""
+
+    role: Literal["user", "assistant", "system", "developer"]  # type: ignore[assignment]
+
+
+type InputItem = (InputMessage | t.ReasoningItem | t.FunctionCallItem | t.FunctionCallOutputItem
+             | t.WebSearchCallItem | t.CodeInterpreterCallItem)
+type ToolDefinition = t.FunctionToolDefinition | t.BrowserToolConfig | t.CodeInterpreterToolConfig
+
+
+class Reasoning(BaseModel):
+    effort: Literal["low", "medium", "high"] | None = None
+
+
+class ResponsesRequest(t.ResponsesRequest):
+    """gpt-oss's request with OpenAI's defaults and limits (`store` is on unless turned off)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[InputItem]  # type: ignore[assignment]
+    model: str | None = None
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    tools: list[ToolDefinition] | None = None  # type: ignore[assignment]
+    tool_choice: Any = "auto"
+    reasoning: Reasoning | None = None  # type: ignore[assignment]
+    store: bool | None = True
+    stream: bool | None = False
+
+
+def _text(content: str | list[t.TextContentItem]) -> str:
+    return content if isinstance(content, str) else "".join(part.text for part in content)
+
+
+def to_turn(req: ResponsesRequest, base: CoreConfig, history: list[Message],
+            calls: dict[str, str]) -> TurnRequest:
+    """The conversation a request continues (`history`, from previous_response_id) plus its
+    input. `calls` maps call ids to function names and is extended with the input's calls."""
+    instructions = [req.instructions] if req.instructions else []
+    new: list[Message] = []
+    items = [InputMessage(role="user", content=req.input)] if isinstance(req.input, str) \
+        else req.input
+    for i, item in enumerate(items):
+        if isinstance(item, InputMessage):
+            text = _text(item.content)
+            if item.role in ("system", "developer"):
+                instructions.append(text)
+            elif item.role == "user":
+                new.append(user(text))
+            else:
+                new.append(assistant(text))
+        elif isinstance(item, t.ReasoningItem):
+            text = "".join(c.text for c in item.content or []) or \
+                "".join(s.text for s in item.summary)
+            new.append(assistant(text, "analysis"))
+        elif isinstance(item, t.FunctionCallItem):
+            calls[item.call_id] = item.name
+            new.append(function_call(item.name, item.arguments))
+        elif isinstance(item, t.FunctionCallOutputItem):
+            name = calls.get(item.call_id)
+            if name is None:
+                raise APIError(400, f"No function call with call_id {item.call_id!r} precedes "
+                               f"this function_call_output.", param=f"input.{i}.call_id")
+            new.append(function_output(name, item.output))
+        # web_search_call / code_interpreter_call items record what already ran: the stored
+        # conversation holds their messages, and a client resubmitting them needs nothing here.
+    functions = {
+        f"functions.{tool.name}": ToolDescription.new(tool.name, tool.description or "",
+                                                      parameters=tool.parameters)
+        for tool in req.tools or [] if isinstance(tool, t.FunctionToolDefinition)
+    }
+    effort = req.reasoning.effort if req.reasoning else None
+    settings = settings_for(
+        base,
+        reasoning_effort=effort,
+        temperature=req.temperature,
+        max_tokens=req.max_output_tokens,
+        developer_message="\n\n".join(instructions) if instructions else None,
+    )
+    return TurnRequest(history, new, settings, functions)
+
+
+# -- events the gpt-oss module lacks --------------------------------------------------------
+
+
+class FunctionCallArgumentsDelta(ev.ResponseEvent):
+    type: Literal["response.function_call_arguments.delta"] = \
+        "response.function_call_arguments.delta"
+    item_id: str
+    output_index: int
+    delta: str
+
+
+class FunctionCallArgumentsDone(ev.ResponseEvent):
+    type: Literal["response.function_call_arguments.done"] = \
+        "response.function_call_arguments.done"
+    item_id: str
+    output_index: int
+    arguments: str
+
+
+class ToolOutputDone(ev.ResponseEvent):
+    """`output_item.done` for the answer of a tool the server ran."""
+
+    type: Literal["response.output_item.done"] = "response.output_item.done"
+    output_index: int
+    item: t.FunctionCallOutputItem
+
+
+class ResponseIncomplete(ev.ResponseEvent):
+    type: Literal["response.incomplete"] = "response.incomplete"
+    response: t.ResponseObject
+
+
+class ResponseFailed(ev.ResponseEvent):
+    type: Literal["response.failed"] = "response.failed"
+    response: t.ResponseObject
+
+
+# -- events → response ----------------------------------------------------------------------
+
+
+class ResponseBuilder:
+    """Follows a turn's events, keeps the output items, and says what to stream."""
+
+    def __init__(self, req: ResponsesRequest, model: str, response_id: str,
+                 external: set[str]) -> None:
+        self.req = req
+        self.model = model
+        self.id = response_id
+        self.external = external  # recipients the client runs
+        self.created_at = int(time.time())
+        self.output: list[Any] = []
+        self.calls: dict[str, str] = {}  # call_id -> function name, for client calls
+        self._item: Any = None  # the item being streamed
+        self._index = -1
+        self._pending_call: str | None = None  # call_id of a server-side call awaiting output
+        self.end: TurnEnd | None = None
+        self.error: TurnError | None = None
+
+    def response(self, status: str = "in_progress") -> t.ResponseObject:
+        usage = None
+        incomplete = None
+        error = None
+        if self.end is not None:
+            u = self.end.usage
+            usage = t.Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens,
+                            total_tokens=u.total_tokens)
+            if self.end.stop_reason == "length":
+                incomplete = t.IncompleteDetails(reason="max_output_tokens")
+        if self.error is not None:
+            error = t.Error(code=self.error.kind, message=self.error.message)
+        return t.ResponseObject(
+            id=self.id, created_at=self.created_at, status=status, output=list(self.output),
+            model=self.model, usage=usage, error=error, incomplete_details=incomplete,
+            instructions=self.req.instructions, max_output_tokens=self.req.max_output_tokens,
+            previous_response_id=self.req.previous_response_id, metadata=self.req.metadata or {},
+            text={"format": {"type": "text"}},
+        )
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or self.end is None:
+            return "failed"
+        return "incomplete" if self.end.stop_reason == "length" else "completed"
+
+    def start(self) -> list[ev.ResponseEvent]:
+        created = self.response()
+        return [ev.ResponseCreatedEvent(type="response.created", response=created),
+                ev.ResponseInProgressEvent(type="response.in_progress", response=created)]
+
+    def finish(self) -> list[ev.ResponseEvent]:
+        final = self.response(self.status)
+        if self.status == "failed":
+            return [ResponseFailed(response=final)]
+        if self.status == "incomplete":
+            return [ResponseIncomplete(response=final)]
+        return [ev.ResponseCompletedEvent(type="response.completed", response=final)]
+
+    def on(self, event: Any) -> list[BaseModel]:
+        if isinstance(event, ContentDelta):
+            return self._delta(event)
+        if isinstance(event, MessageStart):
+            return self._start(event)
+        if isinstance(event, MessageEnd):
+            return self._end(event)
+        if isinstance(event, TurnError):
+            self.error = event
+        elif isinstance(event, TurnEnd):
+            self.end = event
+        return []
+
+    def _open(self, item: Any) -> ev.ResponseOutputItemAdded:
+        self._index += 1
+        self._item = item
+        self.output.append(item)
+        # a copy: the item fills in before this event is serialised
+        return ev.ResponseOutputItemAdded(output_index=self._index, item=item.model_copy())
+
+    def _start(self, e: MessageStart) -> list[BaseModel]:
+        if e.role != "assistant":
+            return []
+        if e.recipient:
+            name = function_name(e.recipient) if e.recipient in self.external else e.recipient
+            item = t.FunctionCallItem(type="function_call", name=name, arguments="",
+                                      status="in_progress", id=new_id("fc"),
+                                      call_id=new_id("call"))
+            return [self._open(item)]
+        if e.channel == "analysis":
+            rs = t.ReasoningItem(id=new_id("rs"), type="reasoning", summary=[], content=[])
+            return [self._open(rs),
+                    ev.ResponseContentPartAdded(
+                        item_id=rs.id, output_index=self._index,
+                        part=t.ReasoningTextContentItem(type="reasoning_text", text=""))]
+        msg = t.Item(id=new_id("msg"), type="message", role="assistant", content=[],
+                     status="in_progress")
+        return [self._open(msg),
+                ev.ResponseContentPartAdded(
+                    item_id=msg.id or "", output_index=self._index,
+                    part=t.TextContentItem(type="output_text", text="", annotations=[]))]
+
+    def _delta(self, e: ContentDelta) -> list[BaseModel]:
+        item, i = self._item, self._index
+        if e.role != "assistant" or item is None:
+            return []
+        if isinstance(item, t.FunctionCallItem):
+            return [FunctionCallArgumentsDelta(item_id=item.id, output_index=i, delta=e.text)]
+        if isinstance(item, t.ReasoningItem):
+            return [ev.ResponseReasoningTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+        return [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+
+    def _end(self, e: MessageEnd) -> list[BaseModel]:
+        item, i = self._item, self._index
+        if e.role == "tool":  # the answer of a tool the server ran
+            if self._pending_call is None:
+                return []
+            out = t.FunctionCallOutputItem(type="function_call_output",
+                                           call_id=self._pending_call, output=e.text)
+            self._pending_call = None
+            self._index += 1
+            self.output.append(out)
+            return [ToolOutputDone(output_index=self._index, item=out)]
+        if item is None:
+            return []
+        self._item = None
+        if isinstance(item, t.FunctionCallItem):
+            item.arguments, item.status = e.text, "completed"
+            if e.recipient in self.external:
+                self.calls[item.call_id] = item.name
+            else:
+                self._pending_call = item.call_id
+            return [FunctionCallArgumentsDone(item_id=item.id, output_index=i,
+                                              arguments=e.text),
+                    ev.ResponseOutputItemDone(output_index=i, item=item)]
+        if isinstance(item, t.ReasoningItem):
+            part = t.ReasoningTextContentItem(type="reasoning_text", text=e.text)
+            item.content = [part]
+            return [ev.ResponseReasoningTextDone(item_id=item.id, output_index=i, text=e.text),
+                    ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=part),
+                    ev.ResponseOutputItemDone(output_index=i, item=item)]
+        text = t.TextContentItem(type="output_text", text=e.text, annotations=[])
+        item.content, item.status = [text], "completed"
+        return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
+                ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
+                ev.ResponseOutputItemDone(output_index=i, item=item)]

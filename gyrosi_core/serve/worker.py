@@ -1,0 +1,170 @@
+"""Generation off the event loop: per backend, a pool of worker threads fed through slots.
+
+The turn engine is a synchronous generator. A `Job` runs it on a worker thread and hands its
+events to the event loop through a bounded buffer: the loop drains everything buffered at once
+(so a fast backend is streamed in few writes), the worker blocks when the client reads slowly
+(backpressure), and a consumer that goes away cancels the job, which closes the turn and frees
+its slot at the next event.
+"""
+
+import asyncio
+import collections
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..turn import TurnEngine
+from .errors import APIError
+
+log = logging.getLogger(__name__)
+
+BUFFER = 1024  # events buffered per job before the worker waits for the client
+
+
+class Cancelled(Exception):
+    """The consumer went away; the worker stops the turn."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last item of a job: the work function's return value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Job:
+    """One generation: a worker thread produces items, the event loop consumes them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = BUFFER) -> None:
+        self.loop = loop
+        self.limit = limit
+        self.items: collections.deque[Any] = collections.deque()
+        self.cond = threading.Condition()
+        self.cancelled = False
+        self.waiting = False
+        self.ready = asyncio.Event()
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def put(self, item: Any) -> None:
+        with self.cond:
+            while len(self.items) >= self.limit and not self.cancelled:
+                self.cond.wait()
+            if self.cancelled:
+                raise Cancelled
+            self.items.append(item)
+            wake, self.waiting = self.waiting, False
+        if wake:  # only a consumer that sleeps costs a cross-thread wake-up
+            self.loop.call_soon_threadsafe(self.ready.set)
+
+    def finish(self, item: Finished) -> None:
+        with self.cond:
+            self.items.append(item)
+            wake, self.waiting = self.waiting, False
+        if wake:
+            try:
+                self.loop.call_soon_threadsafe(self.ready.set)
+            except RuntimeError:  # the loop is gone (server shutting down)
+                pass
+
+    # -- event-loop side ---------------------------------------------------------------------
+
+    async def batch(self) -> list[Any]:
+        """Everything produced since the last call (at least one item)."""
+        while True:
+            with self.cond:
+                if self.items:
+                    out = list(self.items)
+                    self.items.clear()
+                    self.cond.notify_all()
+                    return out
+                self.waiting = True
+                self.ready.clear()
+            await self.ready.wait()
+
+    def cancel(self) -> None:
+        with self.cond:
+            self.cancelled = True
+            self.cond.notify_all()
+
+
+@dataclass
+class BackendPool:
+    """A backend's engine, its worker threads and its slots."""
+
+    name: str
+    engine: TurnEngine
+    slots: int
+    queue: int
+    executor: ThreadPoolExecutor = field(init=False)
+    semaphore: asyncio.Semaphore = field(init=False)
+    busy: int = 0
+    waiting: int = 0
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(self.slots, thread_name_prefix=f"gyrosi-{self.name}")
+        self.semaphore = asyncio.Semaphore(self.slots)
+
+    def stats(self) -> dict[str, int]:
+        return {"slots": self.slots, "busy": self.busy, "waiting": self.waiting}
+
+    async def start(self, work: Callable[[Job], Any]) -> Job:
+        """Wait for a slot, then run `work(job)` on a worker thread; its items go to `job`.
+
+        `work` puts items with `job.put` and may return a value; the job ends with a
+        `Finished` item. The slot is freed when the work returns, cancelled or not.
+        """
+        if self.semaphore.locked() and self.waiting >= self.queue:
+            raise APIError(503, f"The backend {self.name!r} is busy ({self.slots} generations "
+                           f"running, {self.waiting} waiting); retry shortly.",
+                           type="server_error", code="server_busy")
+        self.waiting += 1
+        try:
+            await self.semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        self.busy += 1
+        loop = asyncio.get_running_loop()
+        job = Job(loop)
+
+        def run() -> None:
+            try:
+                result = work(job)
+            except Cancelled:
+                job.finish(Finished())
+            except BaseException as exc:  # handed to the consumer, which decides what to say
+                job.finish(Finished(error=exc))
+            else:
+                job.finish(Finished(value=result))
+
+        def release(_: Any) -> None:
+            self.busy -= 1
+            self.semaphore.release()
+
+        try:
+            future = loop.run_in_executor(self.executor, run)
+        except BaseException:
+            release(None)
+            raise
+        future.add_done_callback(release)
+        return job
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.close()
+
+
+def drive(job: Job, events: Iterator[Any]) -> None:
+    """Feed a turn's events into `job`; a cancelled job closes the turn (and its backend
+    stream) right away."""
+    try:
+        for event in events:
+            job.put(event)
+    finally:
+        close = getattr(events, "close", None)
+        if callable(close):
+            close()
