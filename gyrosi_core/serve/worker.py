@@ -45,6 +45,7 @@ class Job:
         self.items: collections.deque[Any] = collections.deque()
         self.cond = threading.Condition()
         self.cancelled = False
+        self.stopped = False  # the worker saw the cancellation and stopped the turn
         self.waiting = False
         self.ready = asyncio.Event()
 
@@ -104,13 +105,15 @@ class BackendPool:
     semaphore: asyncio.Semaphore = field(init=False)
     busy: int = 0
     waiting: int = 0
+    cancelled: int = 0  # generations stopped because their client went away
 
     def __post_init__(self) -> None:
         self.executor = ThreadPoolExecutor(self.slots, thread_name_prefix=f"gyrosi-{self.name}")
         self.semaphore = asyncio.Semaphore(self.slots)
 
     def stats(self) -> dict[str, int]:
-        return {"slots": self.slots, "busy": self.busy, "waiting": self.waiting}
+        return {"slots": self.slots, "busy": self.busy, "waiting": self.waiting,
+                "cancelled": self.cancelled}
 
     async def start(self, work: Callable[[Job], Any]) -> Job:
         """Wait for a slot, then run `work(job)` on a worker thread; its items go to `job`.
@@ -135,6 +138,7 @@ class BackendPool:
             try:
                 result = work(job)
             except Cancelled:
+                job.stopped = True
                 job.finish(Finished())
             except BaseException as exc:  # handed to the consumer, which decides what to say
                 job.finish(Finished(error=exc))
@@ -142,6 +146,7 @@ class BackendPool:
                 job.finish(Finished(value=result))
 
         def release(_: Any) -> None:
+            self.cancelled += job.stopped
             self.busy -= 1
             self.semaphore.release()
 
