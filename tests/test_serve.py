@@ -369,8 +369,11 @@ def test_sixteen_streams_and_health(server: Server) -> None:
     assert not errors, errors
     assert results == {i: f"stream {i}: {FILLER}" for i in range(16)}
     during = [seconds for seconds, busy in probes if busy > 0]
-    assert len(during) >= 3, f"too few /health probes ran while the streams were generating"
-    assert max(during) < 0.1, f"/health took {max(during) * 1000:.0f} ms while streaming"
+    assert len(during) >= 5, "too few /health probes ran while the streams were generating"
+    # 90% of probes, not all: a loaded CI machine may deschedule any process for a moment,
+    # while generation on the event loop would delay nearly every probe
+    p90 = sorted(during)[len(during) * 9 // 10]
+    assert p90 < 0.1, f"/health took {p90 * 1000:.0f} ms (p90) while streaming: {during}"
 
 
 PROBE = """

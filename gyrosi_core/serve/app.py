@@ -10,13 +10,14 @@ import hmac
 import json
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from openai_harmony import Message
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
@@ -29,16 +30,17 @@ from ..home import gyrosi_home
 from ..plugins import PluginHost
 from ..turn import build_engine
 from . import chat, responses
-from .conversation import TurnRequest, builtin_tools, coalesce, new_id, open_conversation
+from .conversation import Translator, TurnRequest, builtin_tools, new_id, open_conversation
 from .errors import APIError, install, not_found
 from .store import ResponseStore, Stored
-from .worker import BackendPool, Finished, Job, drive
+from .worker import BackendPool, Cancelled, Finished, Job
 
 log = logging.getLogger(__name__)
 
 OPTIONS_ENV = "GYROSI_SERVE_OPTIONS"  # how `--workers N` hands the options to each process
 API_KEY_ENV = "GYROSI_API_KEY"
 OPEN_PATHS = {"/health"}
+SWITCH_INTERVAL = 0.0005
 
 
 @dataclass(frozen=True)
@@ -159,31 +161,54 @@ class Server:
         log.info("backend %s ready (%d slots)", name, slots)
         return BackendPool(name, engine, slots, self.config.serve.queue)
 
-    async def run(self, pool: BackendPool, turn: TurnRequest, keep: bool) -> tuple[Job, list[Any]]:
+    async def run(self, pool: BackendPool, turn: TurnRequest, translator: Translator,
+                  keep: bool) -> tuple[Job, list[Any]]:
         """Start the turn on a worker; return the job and its first batch, once the turn has
-        got past its context check (so a prompt that does not fit is a 400, not a stream)."""
+        got past its context check (so a prompt that does not fit is a 400, not a stream).
+
+        The worker does everything per event — engine, translation, storing — and hands over
+        text; `keep` says whether the conversation may continue (its backend state is kept).
+        """
         engine = pool.engine
         conversation_id = turn.conversation_id = turn.conversation_id or new_id("conv")
 
-        def work(job: Job) -> list[dict[str, Any]]:
+        def work(job: Job) -> Any:
             conv = open_conversation(engine, self.tool_specs, turn, conversation_id)
             try:
-                drive(job, engine.turn(conv, turn.new))
-                return [m.to_dict() for m in conv.messages]
+                events = engine.turn(conv, turn.new)
+                try:
+                    for event in events:
+                        job.put(event)
+                        if translator.stopped:
+                            break
+                finally:
+                    events.close()
+                job.flush()
+                result = translator.finish([m.to_dict() for m in conv.messages])
+            except Cancelled:
+                raise
+            except Exception as exc:
+                if not job.started:
+                    raise  # nothing sent yet: the route answers with an HTTP error
+                result = translator.fail(str(_failure(exc)))
             finally:
                 conv.close()
                 if not keep:  # nothing can continue this conversation: drop backend state
                     end_session = getattr(engine.backend, "end_session", None)
                     if callable(end_session):
                         end_session(conversation_id)
+            if isinstance(result, str):
+                job.send(result)
+                return None
+            return result
 
-        job = await pool.start(work)
+        job = await pool.start(work, translator.feed)
         try:
             first = await job.batch()
         except BaseException:
             job.cancel()
             raise
-        last = first[-1]
+        last = first[0]
         if isinstance(last, Finished) and last.error is not None:
             raise _failure(last.error)
         return job, first
@@ -202,24 +227,14 @@ def _failure(exc: BaseException) -> APIError:
     return APIError(500, f"Generation failed: {type(exc).__name__}: {exc}", type="server_error")
 
 
-def _sse(events: list[Any], counter: list[int]) -> str:
-    parts = []
-    for event in events:
-        event.sequence_number = counter[0]
-        counter[0] += 1
-        parts.append(f"event: {event.type}\ndata: {event.model_dump_json()}\n\n")
-    return "".join(parts)
-
-
-def _chunks(chunks: list[dict[str, Any]]) -> str:
-    return "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks)
-
-
 # -- routes ---------------------------------------------------------------------------------
 
 
 def create_app(host: PluginHost, config: Config, options: ServeOptions,
                api_key: str | None = None) -> FastAPI:
+    # Worker threads hold the GIL while they generate; a shorter switch interval (default
+    # 5 ms) lets the event loop take it back sooner, so /health and other streams stay quick.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     server = Server(host, config, options)
 
     @asynccontextmanager
@@ -271,104 +286,55 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
         turn.conversation_id = conversation_id or new_id("conv")
         store = body.store is not False
         builder = responses.ResponseBuilder(body, pool.name, new_id("resp"), set(turn.functions))
-        job, first = await server.run(pool, turn, keep=store)
+        known_calls = dict(calls)
 
-        async def finish(done: Finished) -> None:
-            if done.error is not None:
-                builder.error = builder.error or _turn_error(done.error)
-            if store and builder.status != "failed" and done.value is not None:
-                response = builder.response(builder.status).model_dump(mode="json")
-                row = Stored(builder.id, turn.conversation_id or "", response, done.value,
-                             {**calls, **builder.calls})
-                await asyncio.to_thread(server.store.put, row)
+        def save(messages: list[dict[str, Any]]) -> None:
+            response = builder.response(builder.status).model_dump(mode="json")
+            server.store.put(Stored(builder.id, turn.conversation_id or "", response, messages,
+                                    {**known_calls, **builder.calls}))
 
-        if not body.stream:
-            batch: list[Any] = first
-            while True:
-                for item in batch:
-                    if isinstance(item, Finished):
-                        await finish(item)
-                        if builder.status == "failed":
-                            raise _failed(builder.error)
-                        return builder.response(builder.status)
-                    builder.on(item)
-                batch = await job.batch()
-
-        async def stream() -> AsyncIterator[str]:
-            counter = [0]
-            batch, out = first, builder.start()
-            while True:
-                for item in coalesce(batch):
-                    if isinstance(item, Finished):
-                        await finish(item)
-                        yield _sse(out + builder.finish(), counter)
-                        return
-                    out.extend(builder.on(item))
-                yield _sse(out, counter)
-                out = []
-                batch = await job.batch()
-
-        return EventStream(stream(), job.cancel)
+        translator = responses.ResponseStream(builder, bool(body.stream), save if store else None)
+        job, first = await server.run(pool, turn, translator, keep=store)
+        return await _reply(job, first, bool(body.stream))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: chat.ChatRequest) -> Any:
         pool = await server.pool(body.model)
         turn = chat.to_turn(body, pool.engine.settings)
         builder = chat.ChatBuilder(body, pool.name, set(turn.functions))
-        job, first = await server.run(pool, turn, keep=False)
-
-        if not body.stream:
-            batch: list[Any] = first
-            try:
-                while True:
-                    for item in batch:
-                        if isinstance(item, Finished):
-                            if item.error is not None:
-                                raise _failure(item.error)
-                            if builder.error is not None:
-                                raise _failed(builder.error)
-                            return builder.completion()
-                        builder.on(item)
-                        if builder.stopped:
-                            return builder.completion()
-                    batch = await job.batch()
-            finally:
-                job.cancel()
-
-        async def stream() -> AsyncIterator[str]:
-            batch = first
-            out = [builder.chunk({"role": "assistant", "content": ""})]
-            while True:
-                for item in coalesce(batch):
-                    if isinstance(item, Finished) or builder.stopped:
-                        if isinstance(item, Finished) and item.error is not None:
-                            builder.error = _turn_error(item.error)
-                        out.append(builder.chunk({}, builder.finish_reason))
-                        if body.stream_options and body.stream_options.include_usage:
-                            out.append(builder.usage_chunk())
-                        text = _chunks(out)
-                        if builder.error is not None:
-                            text += _chunks([_failed(builder.error).body()])
-                        yield text + "data: [DONE]\n\n"
-                        return
-                    out.extend(builder.chunk(d) for d in builder.on(item))
-                yield _chunks(out)
-                out = []
-                batch = await job.batch()
-
-        return EventStream(stream(), job.cancel)
+        translator = chat.ChatStream(builder, body.stream)
+        job, first = await server.run(pool, turn, translator, keep=False)
+        return await _reply(job, first, body.stream)
 
     return app
 
 
-def _turn_error(exc: BaseException) -> Any:
-    from ..events import TurnError
+async def _reply(job: Job, first: list[Any], stream: bool) -> Any:
+    """The worker's text as an event stream, or its (status, body) as one JSON response."""
+    if stream:
+        async def relay() -> AsyncIterator[str]:
+            batch = first
+            while True:
+                done = isinstance(batch[-1], Finished)
+                text = "".join(item for item in batch if isinstance(item, str))
+                if text:
+                    yield text
+                if done:
+                    return
+                batch = await job.batch()
 
-    return TurnError("backend_error", str(_failure(exc)))
-
-
-def _failed(error: Any) -> APIError:
-    return APIError(500, error.message, type="server_error", code=error.kind)
+        return EventStream(relay(), job.cancel)
+    batch = first
+    try:
+        while not isinstance(batch[-1], Finished):
+            batch = await job.batch()
+    finally:
+        job.cancel()  # a client that left while waiting stops the worker too
+    finished = batch[-1]
+    if finished.error is not None:
+        raise _failure(finished.error)
+    status, body = finished.value
+    return JSONResponse(body, status_code=status)
 
 
 # -- process entry points -------------------------------------------------------------------

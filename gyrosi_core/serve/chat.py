@@ -16,10 +16,12 @@ from ..events import ContentDelta, MessageEnd, MessageStart, TurnEnd, TurnError
 from .conversation import (
     TurnRequest,
     assistant,
+    coalesce,
     function_call,
     function_output,
     new_id,
     settings_for,
+    sse,
     user,
 )
 from .errors import APIError
@@ -281,3 +283,55 @@ class ChatBuilder:
                 "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason,
                              "logprobs": None}],
                 "usage": self.usage()}
+
+
+class ChatStream:
+    """The Chat Completions side of a generation (see `conversation.Translator`)."""
+
+    def __init__(self, builder: ChatBuilder, stream: bool) -> None:
+        self.builder = builder
+        self.stream = stream
+        self.started = False
+
+    @property
+    def stopped(self) -> bool:
+        return self.builder.stopped
+
+    @staticmethod
+    def _data(chunks: list[dict[str, Any]]) -> str:
+        return "".join(sse(json.dumps(c, ensure_ascii=False)) for c in chunks)
+
+    def feed(self, events: list[Any]) -> str:
+        b = self.builder
+        if not self.stream:
+            for event in events:
+                b.on(event)
+            return ""
+        out = []
+        if not self.started:
+            self.started = True
+            out.append(b.chunk({"role": "assistant", "content": ""}))
+        for event in coalesce(events):
+            out.extend(b.chunk(delta) for delta in b.on(event))
+        return self._data(out)
+
+    def _error(self) -> dict[str, Any]:
+        error = self.builder.error
+        return APIError(500, error.message if error else "The turn did not finish.",
+                        type="server_error", code=error.kind if error else None).body()
+
+    def finish(self, messages: list[dict[str, Any]]) -> Any:
+        b = self.builder
+        failed = b.error is not None or (b.end is None and not b.stopped)
+        if not self.stream:
+            return (500, self._error()) if failed else (200, b.completion())
+        out = [b.chunk({}, b.finish_reason)]
+        if self.builder.req.stream_options and self.builder.req.stream_options.include_usage:
+            out.append(b.usage_chunk())
+        if failed:
+            out.append(self._error())
+        return self._data(out) + sse("[DONE]")
+
+    def fail(self, message: str) -> Any:
+        self.builder.error = TurnError("backend_error", message)
+        return self.finish([])

@@ -4,12 +4,12 @@ events of a finished batch merged so a fast backend is streamed in few writes.""
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from openai_harmony import Author, Message, Role, TextContent, ToolDescription
 
 from ..config import CoreConfig
-from ..events import ContentDelta, Event
+from ..events import ContentDelta
 from ..plugins import ToolSpec
 from ..turn import Conversation, TurnEngine
 from .errors import APIError
@@ -98,17 +98,53 @@ def builtin_tools(types: Iterable[str], specs: dict[str, ToolSpec]) -> list[str]
     return names
 
 
+class Translator(Protocol):
+    """Turns one turn's events into what the client receives; runs on the worker thread."""
+
+    @property
+    def stopped(self) -> bool:
+        """The client wants no more output (a stop string was met)."""
+        ...
+
+    def feed(self, events: list[Any]) -> str:
+        """Stream text for these events ("" when not streaming)."""
+        ...
+
+    def finish(self, messages: list[dict[str, Any]]) -> Any:
+        """After the turn: the closing stream text, or (status, body) when not streaming.
+        `messages` is the conversation so far, as Harmony message dicts."""
+        ...
+
+    def fail(self, message: str) -> Any:
+        """The turn raised after output was sent: say so, like `finish`."""
+        ...
+
+
 def coalesce(batch: list[Any]) -> list[Any]:
     """Merge runs of deltas of the same message into one delta (same text, fewer events)."""
     out: list[Any] = []
+    run: list[str] = []
     for item in batch:
         if isinstance(item, ContentDelta) and out and isinstance(prev := out[-1], ContentDelta) \
                 and (prev.channel, prev.recipient) == (item.channel, item.recipient):
-            out[-1] = ContentDelta(prev.role, prev.channel, prev.recipient, prev.text + item.text)
-        else:
-            out.append(item)
+            run.append(item.text)
+            continue
+        if run:
+            out[-1] = _joined(out[-1], run)
+            run = []
+        out.append(item)
+        if isinstance(item, ContentDelta):
+            run = [item.text]
+    if run:
+        out[-1] = _joined(out[-1], run)
     return out
 
 
-def is_event(item: Any) -> bool:
-    return isinstance(item, Event)
+def _joined(delta: ContentDelta, texts: list[str]) -> ContentDelta:
+    if len(texts) == 1:
+        return delta
+    return ContentDelta(delta.role, delta.channel, delta.recipient, "".join(texts))
+
+
+def sse(data: str, event: str | None = None) -> str:
+    return f"event: {event}\ndata: {data}\n\n" if event else f"data: {data}\n\n"

@@ -5,6 +5,7 @@ lacks (function-call arguments, failed, incomplete) are declared here on its `Re
 """
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from gpt_oss.responses_api import events as ev
@@ -17,11 +18,13 @@ from ..events import ContentDelta, MessageEnd, MessageStart, TurnEnd, TurnError
 from .conversation import (
     TurnRequest,
     assistant,
+    coalesce,
     function_call,
     function_name,
     function_output,
     new_id,
     settings_for,
+    sse,
     user,
 )
 from .errors import APIError
@@ -295,3 +298,54 @@ class ResponseBuilder:
         return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
                 ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
                 ev.ResponseOutputItemDone(output_index=i, item=item)]
+
+
+class ResponseStream:
+    """The Responses API side of a generation (see `conversation.Translator`)."""
+
+    def __init__(self, builder: ResponseBuilder, stream: bool,
+                 save: Callable[[list[dict[str, Any]]], None] | None) -> None:
+        self.builder = builder
+        self.stream = stream
+        self.save = save
+        self.sequence = 0
+        self.started = False
+        self.stopped = False
+
+    def _sse(self, events: list[Any]) -> str:
+        parts = []
+        for event in events:
+            event.sequence_number = self.sequence
+            self.sequence += 1
+            parts.append(sse(event.model_dump_json(), event.type))
+        return "".join(parts)
+
+    def feed(self, events: list[Any]) -> str:
+        if not self.stream:
+            for event in events:
+                self.builder.on(event)
+            return ""
+        out: list[Any] = []
+        if not self.started:
+            self.started = True
+            out.extend(self.builder.start())
+        for event in coalesce(events):
+            out.extend(self.builder.on(event))
+        return self._sse(out)
+
+    def finish(self, messages: list[dict[str, Any]]) -> Any:
+        b = self.builder
+        if self.save is not None and b.status != "failed":
+            self.save(messages)
+        if self.stream:
+            return self._sse(b.finish())
+        if b.status == "failed":
+            error = b.error
+            return 500, APIError(500, error.message if error else "The turn did not finish.",
+                                 type="server_error",
+                                 code=error.kind if error else None).body()
+        return 200, b.response(b.status).model_dump(mode="json")
+
+    def fail(self, message: str) -> Any:
+        self.builder.error = TurnError("backend_error", message)
+        return self.finish([])

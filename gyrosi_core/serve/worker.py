@@ -11,7 +11,7 @@ import asyncio
 import collections
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,8 @@ from .errors import APIError
 
 log = logging.getLogger(__name__)
 
-BUFFER = 1024  # events buffered per job before the worker waits for the client
+PENDING = 1024  # events a worker translates at once when its client is busy reading
+CHUNKS = 8  # translated chunks buffered per job before the worker waits for the client
 
 
 class Cancelled(Exception):
@@ -37,36 +38,55 @@ class Finished:
 
 
 class Job:
-    """One generation: a worker thread produces items, the event loop consumes them."""
+    """One generation. The worker thread turns events into text with `render` — all the
+    per-event work happens there, so the event loop only moves bytes — and hands the text
+    over in as few chunks as the client's pace allows."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = BUFFER) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, render: Callable[[list[Any]], str]) -> None:
         self.loop = loop
-        self.limit = limit
-        self.items: collections.deque[Any] = collections.deque()
+        self.render = render
+        self.pending: list[Any] = []  # worker only: events not yet rendered
+        self.chunks: collections.deque[Any] = collections.deque()
         self.cond = threading.Condition()
         self.cancelled = False
         self.stopped = False  # the worker saw the cancellation and stopped the turn
+        self.started = False  # something was handed to the consumer
         self.waiting = False
         self.ready = asyncio.Event()
 
     # -- worker side -------------------------------------------------------------------------
 
-    def put(self, item: Any) -> None:
+    def put(self, event: Any) -> None:
+        if self.cancelled:
+            raise Cancelled
+        self.pending.append(event)
+        # a consumer that waits gets the event now; one busy writing gets them in one chunk
+        if self.waiting or len(self.pending) >= PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            events, self.pending = self.pending, []
+            if text := self.render(events):
+                self.send(text)
+
+    def send(self, item: Any) -> None:
         with self.cond:
-            while len(self.items) >= self.limit and not self.cancelled:
+            while len(self.chunks) >= CHUNKS and not self.cancelled:
                 self.cond.wait()
             if self.cancelled:
                 raise Cancelled
-            self.items.append(item)
-            wake, self.waiting = self.waiting, False
-        if wake:  # only a consumer that sleeps costs a cross-thread wake-up
-            self.loop.call_soon_threadsafe(self.ready.set)
+            self._append(item)
 
     def finish(self, item: Finished) -> None:
         with self.cond:
-            self.items.append(item)
-            wake, self.waiting = self.waiting, False
-        if wake:
+            self._append(item)
+
+    def _append(self, item: Any) -> None:
+        self.chunks.append(item)
+        self.started = True
+        wake, self.waiting = self.waiting, False
+        if wake:  # only a consumer that sleeps costs a cross-thread wake-up
             try:
                 self.loop.call_soon_threadsafe(self.ready.set)
             except RuntimeError:  # the loop is gone (server shutting down)
@@ -75,12 +95,12 @@ class Job:
     # -- event-loop side ---------------------------------------------------------------------
 
     async def batch(self) -> list[Any]:
-        """Everything produced since the last call (at least one item)."""
+        """Everything handed over since the last call (at least one item)."""
         while True:
             with self.cond:
-                if self.items:
-                    out = list(self.items)
-                    self.items.clear()
+                if self.chunks:
+                    out = list(self.chunks)
+                    self.chunks.clear()
                     self.cond.notify_all()
                     return out
                 self.waiting = True
@@ -115,11 +135,12 @@ class BackendPool:
         return {"slots": self.slots, "busy": self.busy, "waiting": self.waiting,
                 "cancelled": self.cancelled}
 
-    async def start(self, work: Callable[[Job], Any]) -> Job:
-        """Wait for a slot, then run `work(job)` on a worker thread; its items go to `job`.
+    async def start(self, work: Callable[[Job], Any], render: Callable[[list[Any]], str]) -> Job:
+        """Wait for a slot, then run `work(job)` on a worker thread.
 
-        `work` puts items with `job.put` and may return a value; the job ends with a
-        `Finished` item. The slot is freed when the work returns, cancelled or not.
+        `work` puts events with `job.put` (rendered to text by `render`) and may return a
+        value; the job ends with a `Finished` item. The slot is freed when the work returns,
+        cancelled or not.
         """
         if self.semaphore.locked() and self.waiting >= self.queue:
             raise APIError(503, f"The backend {self.name!r} is busy ({self.slots} generations "
@@ -132,7 +153,7 @@ class BackendPool:
             self.waiting -= 1
         self.busy += 1
         loop = asyncio.get_running_loop()
-        job = Job(loop)
+        job = Job(loop, render)
 
         def run() -> None:
             try:
@@ -161,15 +182,3 @@ class BackendPool:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
-
-
-def drive(job: Job, events: Iterator[Any]) -> None:
-    """Feed a turn's events into `job`; a cancelled job closes the turn (and its backend
-    stream) right away."""
-    try:
-        for event in events:
-            job.put(event)
-    finally:
-        close = getattr(events, "close", None)
-        if callable(close):
-            close()

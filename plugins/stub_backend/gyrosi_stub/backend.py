@@ -16,7 +16,9 @@ class StubBackend(BaseBackend):
     """Deterministic scripted Harmony backend (no model)."""
 
     speaks_harmony = True
-    parallel_sessions = 64  # stateless: any number of threads may generate at once
+    # Stateless, so any number of threads could generate at once; but it is pure CPU, and
+    # more threads than a few only queue for the GIL in front of the server's event loop.
+    parallel_sessions = 4
 
     def __init__(self, config: dict[str, Any], encoding: HarmonyEncoding) -> None:
         super().__init__(config, encoding)
