@@ -260,3 +260,34 @@ def test_stateful_async_tool_keeps_its_loop_across_turns(make_engine):
     assert list(engine.user_turn(other, "count"))[-1].final_text.endswith("calls=1 same_loop=True")
     engine.end_conversation(conv)
     assert conv.loop.is_closed()
+
+
+def test_client_function_ends_the_turn_with_tool_calls(make_engine):
+    from openai_harmony import ToolDescription
+
+    engine = make_engine(stub(call_rule("add", "functions.add", '{"a": 2, "b": 40}')))
+    conv = engine.new_conversation()
+    conv.external = {"functions.add": ToolDescription.new("add", "Add", parameters=ADD_SCHEMA)}
+    assert "type add = " in engine.encoding.decode(engine.render(conv))
+    events = list(engine.user_turn(conv, "please add"))
+    end = events[-1]
+    assert isinstance(end, TurnEnd) and end.stop_reason == "tool_calls" and end.tool_rounds == 0
+    assert not [e for e in events if isinstance(e, MessageEnd) and e.role == "tool"]
+    # the call is history now: the client's result continues the conversation
+    assert conv.messages[-1].recipient == "functions.add"
+    result = (Message.from_author_and_content(Author.new(Role.TOOL, "functions.add"),
+                                              TextContent(text="42"))
+              .with_recipient("assistant").with_channel("commentary"))
+    end = list(engine.turn(conv, [result]))[-1]
+    assert end.stop_reason == "stop" and end.final_text == "The tool said 42"
+
+
+def test_conversation_settings_override_the_core(make_engine):
+    engine = make_engine()
+    conv = engine.new_conversation()
+    conv.settings = engine.settings.model_copy(update={"max_tokens": 3,
+                                                       "developer_message": "Be terse."})
+    assert "Be terse." in engine.encoding.decode(engine.render(conv))
+    end = list(engine.user_turn(conv, "hello"))[-1]
+    assert end.stop_reason == "length" and end.usage.completion_tokens == 3
+    assert list(engine.user_turn(engine.new_conversation(), "hello"))[-1].stop_reason == "stop"
