@@ -438,3 +438,20 @@ def test_previous_response_survives_restart(tmp_path_factory: pytest.TempPathFac
     finally:
         srv.stop()
     assert (Path(srv.home) / "responses.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--backend", "nope"], "Unknown backend 'nope'"),
+        (["--backend", "nope", "--workers", "2"], "Unknown backend 'nope'"),
+        (["--port", "99999"], "--port: Input should be less than or equal to 65535"),
+        (["--workers", "0"], "--workers: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_flags_are_one_sentence(gyrosi_home: Path, args: list[str], expected: str) -> None:
+    from gyrosi_core.testing import run_gyrosi
+
+    result = run_gyrosi("serve", *args)
+    assert result.returncode != 0
+    assert expected in result.stderr and "Traceback" not in result.stderr

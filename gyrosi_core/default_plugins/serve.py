@@ -7,7 +7,7 @@ import click
 from pydantic import ValidationError
 
 from ..config import ServeConfig, _describe
-from ..errors import ConfigError
+from ..errors import ConfigError, UnknownBackendError
 from ..frontend import pass_host, resolve_config
 from ..hookspecs import hookimpl
 
@@ -62,10 +62,18 @@ def register_commands(cli):
                    f"{backend or config.core.backend}, {serve_config.workers} process(es))",
                    err=True)
         if serve_config.workers > 1:
+            default = backend or config.core.backend
+            if default not in plugin_host.backends():  # each process starts it; check once here
+                known = ", ".join(sorted(plugin_host.backends())) or "none"
+                raise UnknownBackendError(
+                    f"Unknown backend {default!r}; installed backends: {known}.")
             os.environ[OPTIONS_ENV] = options_env(options)
             if api_key:
                 os.environ[API_KEY_ENV] = api_key
             uvicorn.run("gyrosi_core.serve.app:app_from_env", factory=True,
                         workers=serve_config.workers, **common)
         else:
-            uvicorn.run(create_app(plugin_host, config, options, api_key), **common)
+            app = create_app(plugin_host, config, options, api_key)
+            server = app.state.server
+            server.load(server.default)  # a backend that cannot start: one sentence, not a trace
+            uvicorn.run(app, **common)

@@ -143,23 +143,27 @@ class Server:
             return pool
         async with self.loading.setdefault(name, asyncio.Lock()):
             if name not in self.pools:
-                self.pools[name] = await asyncio.to_thread(self._load, name)
+                try:
+                    self.pools[name] = await asyncio.to_thread(self.load, name)
+                except GyrosiError as exc:
+                    log.error("%s", exc)
+                    raise APIError(500, str(exc), type="server_error",
+                                   code="backend_unavailable") from exc
         return self.pools[name]
 
-    def _load(self, name: str) -> BackendPool:
+    def load(self, name: str) -> BackendPool:
+        """Start backend `name` (a GyrosiError in one sentence when it cannot start)."""
+        if (pool := self.pools.get(name)) is not None:
+            return pool
         context = HandlerContext(frontend="serve", config=self.config, console=None, options={})
         handlers = [h for spec in self.host.handlers().values()
                     if (h := spec.factory(context)) is not None]
-        try:
-            engine = build_engine(self.host, self.config, name, handlers=handlers)
-        except GyrosiError as exc:
-            log.error("%s", exc)
-            raise APIError(500, str(exc), type="server_error", code="backend_unavailable") \
-                from exc
+        engine = build_engine(self.host, self.config, name, handlers=handlers)
         slots = self.options.slots or self.config.serve.slots or \
             int(getattr(engine.backend, "parallel_sessions", 1))
         log.info("backend %s ready (%d slots)", name, slots)
-        return BackendPool(name, engine, slots, self.config.serve.queue)
+        self.pools[name] = BackendPool(name, engine, slots, self.config.serve.queue)
+        return self.pools[name]
 
     async def run(self, pool: BackendPool, turn: TurnRequest, translator: Translator,
                   keep: bool) -> tuple[Job, list[Any]]:
