@@ -455,3 +455,19 @@ def test_bad_flags_are_one_sentence(gyrosi_home: Path, args: list[str], expected
     result = run_gyrosi("serve", *args)
     assert result.returncode != 0
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_processes_share_the_store(tmp_path_factory: pytest.TempPathFactory,
+                                       site: PluginSite) -> None:
+    srv = _server(tmp_path_factory, site, CONFIG, "--workers", "2").start()
+    try:
+        api = client(srv)
+        ids = [api.responses.create(model="stub", input=f"n{i}").id for i in range(6)]
+        # separate connections land on either process; each finds every stored response
+        for rid in ids:
+            fetched = httpx.get(f"{srv.url}/v1/responses/{rid}", headers={"Connection": "close"})
+            assert fetched.status_code == 200 and fetched.json()["id"] == rid
+        chained = api.responses.create(model="stub", input="again", previous_response_id=ids[0])
+        assert chained.output_text == "You said: again"
+    finally:
+        srv.stop()

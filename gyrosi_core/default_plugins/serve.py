@@ -41,7 +41,14 @@ def register_commands(cli):
         """
         import uvicorn
 
-        from ..serve.app import API_KEY_ENV, OPTIONS_ENV, ServeOptions, create_app, options_env
+        from ..serve.app import (
+            API_KEY_ENV,
+            OPTIONS_ENV,
+            ServeOptions,
+            create_app,
+            options_env,
+            run_processes,
+        )
 
         config = resolve_config(config_file, {"backend": backend})
         flags = {"host": bind, "port": port, "workers": workers, "slots": slots}
@@ -70,10 +77,10 @@ def register_commands(cli):
             os.environ[OPTIONS_ENV] = options_env(options)
             if api_key:
                 os.environ[API_KEY_ENV] = api_key
-            uvicorn.run("gyrosi_core.serve.app:app_from_env", factory=True,
-                        workers=serve_config.workers, **common)
+            run_processes(serve_config.workers, common)
         else:
             app = create_app(plugin_host, config, options, api_key)
             server = app.state.server
             server.load(server.default)  # a backend that cannot start: one sentence, not a trace
             uvicorn.run(app, **common)
+

@@ -10,17 +10,20 @@ import hmac
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai_harmony import Message
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
+from uvicorn.supervisors import Multiprocess
 
 from ..channels import HandlerContext
 from ..config import Config
@@ -354,3 +357,24 @@ def app_from_env() -> FastAPI:
 
 def options_env(options: ServeOptions) -> str:
     return json.dumps(asdict(options))
+
+
+class TCPConfig(uvicorn.Config):
+    """uvicorn's config with a listening socket that says it is TCP.
+
+    asyncio sets TCP_NODELAY only on connections whose socket has the TCP protocol number;
+    uvicorn binds with protocol 0 when it runs several processes, so every streamed chunk after
+    the headers waited for Nagle and the client's delayed ACK (~40 ms per response).
+    """
+
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+
+
+def run_processes(workers: int, options: dict[str, Any]) -> None:
+    """`uvicorn.run(..., workers=N)` with `TCPConfig`; each process builds its app from the
+    environment (`app_from_env`)."""
+    config = TCPConfig("gyrosi_core.serve.app:app_from_env", factory=True, workers=workers,
+                       **options)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
