@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 
 # A plugin for the server tests: a backend that writes " tick" forever, one token per 5 ms (so
-# a stream is still running when the client goes away), and one that always fails.
+# a stream is still running when the client goes away), one that always fails, and a function
+# tool the server runs itself.
 TEST_BACKENDS = '''
 import time
 
 from gyrosi_core import hookimpl
 from gyrosi_core.backend import BaseBackend
+from gyrosi_core.tools import FunctionTool
 
 
 class SlowBackend(BaseBackend):
@@ -47,6 +49,13 @@ class BrokenBackend(BaseBackend):
 def register_backends(register):
     register("slow", SlowBackend)
     register("broken", BrokenBackend)
+
+
+@hookimpl
+def register_tools(register):  # a tool the server runs itself
+    register("functions.shout", lambda config: FunctionTool(
+        "shout", "Shout a text", lambda text: text.upper(),
+        {"type": "object", "properties": {"text": {"type": "string"}}}))
 '''
 
 

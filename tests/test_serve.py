@@ -27,6 +27,9 @@ SCRIPT = [
         {"channel": "commentary", "recipient": "functions.add", "content_type": "json",
          "text": '{"a": 2, "b": 40}'}],
      "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]},
+    {"match": "shout", "reply": [
+        {"channel": "commentary", "recipient": "functions.shout", "content_type": "json",
+         "text": '{"text": "hey"}'}]},
     {"match": "^stream", "reply": [{"channel": "analysis", "text": "Streaming."},
                                    {"channel": "final", "text": "{user}: " + FILLER}]},
 ]
@@ -45,7 +48,9 @@ def _server(tmp_path_factory: pytest.TempPathFactory, site: PluginSite, config: 
             *args: str) -> Server:
     home = tmp_path_factory.mktemp("serve") / "home"
     home.mkdir()
-    return Server(home, config, site.env(), *args)
+    # only the stub and the test plugin, whatever else is installed
+    env = site.env(GYROSI_LOAD_PLUGINS="stub,gyrosi_test_backends")
+    return Server(home, config, env, *args)
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +208,19 @@ def test_previous_response_chain(server: Server) -> None:
     assert chained.usage.input_tokens > alone.usage.input_tokens + 10
 
 
+def test_plugin_tools_run_on_the_server(server: Server) -> None:
+    r = client(server).responses.create(model="stub", input="shout it")
+    assert r.output_text == "The tool answered: HEY"
+    call, result = [item for item in r.output if item.type != "message"][:2]
+    assert call.type == "function_call" and call.name == "functions.shout"
+    assert result.type == "function_call_output" and result.output == "HEY"
+    assert result.call_id == call.call_id
+    c = client(server).chat.completions.create(model="stub",
+                                               messages=[{"role": "user", "content": "shout"}])
+    assert c.choices[0].message.content == "The tool answered: HEY"
+    assert c.choices[0].finish_reason == "stop" and not c.choices[0].message.tool_calls
+
+
 def test_store_false_stores_nothing(server: Server) -> None:
     r = client(server).responses.create(model="stub", input="secret", store=False)
     assert httpx.get(f"{server.url}/v1/responses/{r.id}").status_code == 404
@@ -269,6 +287,8 @@ def _post(srv: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
             {"type": "function_call_output", "call_id": "call_nope", "output": "1"}]}, 400, None),
         ("/v1/chat/completions", {"model": "stub", "messages": [
             {"role": "tool", "tool_call_id": "nope", "content": "1"}]}, 400, None),
+        ("/v1/responses", {"model": "stub", "input": "hi", "tools": [
+            {"type": "code_interpreter"}]}, 400, "unsupported_tool"),
         ("/v1/responses", {"model": "stub", "input": "word " * 20000}, 400,
          "context_length_exceeded"),
         ("/v1/chat/completions", {"model": "stub", "messages": [
