@@ -1,8 +1,8 @@
 """The FastAPI application: routes, API key and body-size checks, and one generation path.
 
-Every route that generates goes through `Server.run`: a slot on the backend's pool, the turn
-engine on a worker thread, its events translated on the event loop (Responses or Chat
-Completions), and — for the Responses API — the result stored in SQLite.
+Every route that generates goes through `Server.run`: a slot on the backend's pool, then on a
+worker thread the turn engine, the translation of its events (Responses or Chat Completions)
+and — for the Responses API — storing the result in SQLite. The event loop only relays text.
 """
 
 import asyncio
