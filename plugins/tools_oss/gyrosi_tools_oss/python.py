@@ -140,6 +140,9 @@ class JupyterKernel:
             stdout=subprocess.DEVNULL,  # output reaches the model through IOPub, not the terminal
             stderr=subprocess.DEVNULL,
         )
+        self._connect()
+
+    def _connect(self) -> None:
         self.client = self.km.blocking_client()
         self.client.start_channels()
         try:
@@ -183,8 +186,8 @@ class JupyterKernel:
         except TimeoutError:
             log.info("python kernel ignored the interrupt; restarting it")
         self.client.stop_channels()
-        self.km.shutdown_kernel(now=True)
-        self._start()
+        self.km.restart_kernel(now=True)  # same command, cwd and limits; a new process
+        self._connect()
         return f"\n{said}; the kernel had to be restarted, so every variable and import is lost."
 
     def close(self) -> None:
@@ -254,7 +257,9 @@ class Python(PythonTool):
             yield m
 
     def _make_response(self, output: str, channel: str | None = None) -> Message:
-        return super()._make_response(truncate(output, self.settings.max_output_chars), channel)
+        if self.settings.backend != "jupyter":  # the kernel's output is capped as it arrives
+            output = truncate(output, self.settings.max_output_chars)
+        return super()._make_response(output, channel)
 
     def close(self) -> None:
         super().close()
