@@ -1,4 +1,4 @@
-"""The four hook families a GyroSI plugin can implement.
+"""The hooks a GyroSI plugin can implement.
 
 Each hook hands the plugin a `register` callback (or the click group), in the style of `llm`:
 

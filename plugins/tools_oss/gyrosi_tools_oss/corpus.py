@@ -119,7 +119,9 @@ class Corpus:
         self.root = root.resolve()
         self.index_path = Path(index).expanduser() if index else default_index_path(self.root)
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.index_path)
+        # One conversation uses it at a time, but a server may run that conversation's tool
+        # calls on a worker thread.
+        self.db = sqlite3.connect(self.index_path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self._schema()
 
@@ -176,11 +178,12 @@ class Corpus:
                     continue
                 path = Path(folder) / name
                 relative = path.relative_to(self.root).as_posix()
-                try:
-                    self.resolve(relative)  # a symlink out of the root is not ours to read
-                except OutsideCorpusError:
-                    log.info("skipping %s: it points outside the corpus", relative)
-                    continue
+                if path.is_symlink():  # folders are not followed, so only a file link can lead out
+                    try:
+                        self.resolve(relative)
+                    except OutsideCorpusError:
+                        log.info("skipping %s: it points outside the corpus", relative)
+                        continue
                 yield relative, path
 
     # -- indexing ----------------------------------------------------------------------------

@@ -129,8 +129,10 @@ def test_malformed_calls_answer_the_model(chat, corpus, tmp_path, ask, expected)
 def test_index_is_incremental(corpus, tmp_path, gyrosi_home):
     index = tmp_path / "index.sqlite"
     store = Corpus(corpus, index)
-    first = store.refresh()
+    seen: list[tuple[int, int]] = []
+    first = store.refresh(lambda done, total: seen.append((done, total)))
     assert (first.files, first.added, first.updated, first.removed) == (3, 3, 0, 0)
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # what `gyrosi browser index` draws its bar from
     assert store.refresh().added == store.refresh().updated == 0
 
     bread = corpus / "bread.txt"
