@@ -46,6 +46,10 @@ def test_state_is_kept_between_calls(kernel_chat):
     assert kernel_chat.ask("expression") == "82\n"  # a cell's value is shown, as in a notebook
     message = kernel_chat.tool_messages()[0]
     assert message.author == "python" and message.recipient == "assistant"
+    # The system message announces the tool, stateful, with the configured deadline.
+    prompt = kernel_chat.engine.encoding.decode(kernel_chat.engine.render(kernel_chat.conv))
+    assert "## python" in prompt and "stateful Jupyter notebook" in prompt
+    assert "time out after 3 seconds" in prompt
 
 
 def test_errors_reach_the_model_as_plain_tracebacks(kernel_chat):
