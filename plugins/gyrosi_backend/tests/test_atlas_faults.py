@@ -11,14 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from gyrosi_engine.atlas import Atlas, AtlasCorruptError, AtlasMissingError, AtlasPaths
+from gyrosi_engine.atlas import (
+    Atlas,
+    AtlasCorruptError,
+    AtlasMissingError,
+    AtlasPaths,
+    ensure_atlas,
+)
 from gyrosi_engine.atlas.build import build_lock, remove_stale
 from gyrosi_engine.atlas.layout import BUILD_PREFIX
 from gyrosi_engine.atlas.progress import Silent
 
 
 def clone(built_home: Path, tmp_path: Path, copy: tuple[str, ...] = ()) -> AtlasPaths:
-    """A second home sharing the built maps by hard link, with `copy` files really copied."""
+    """A second home sharing the built maps by hard link, with `copy` files really copied.
+
+    Only a copied file may be written in place: writing a hard link would damage the shared atlas.
+    """
     home = tmp_path / "home"
     (home / "atlas").mkdir(parents=True)
     for src in (built_home / "atlas").iterdir():
@@ -80,7 +89,7 @@ def test_missing_atlas_says_how_to_build(tmp_path: Path) -> None:
 
 
 def test_cli_reports_one_sentence(built_home: Path, tmp_path: Path, cli) -> None:
-    paths = clone(built_home, tmp_path)
+    paths = clone(built_home, tmp_path, copy=("phenomenology.npy",))
     paths.map_file("phenomenology").write_bytes(b"not numpy")
     result = cli.run(paths.home, "atlas", "verify")
     assert result.returncode == 1
@@ -126,3 +135,21 @@ def test_interrupted_build_cleans_up(tmp_path: Path, cli) -> None:
     assert "Traceback" not in err
     assert not (tmp_path / "atlas").exists()
     assert not list(tmp_path.glob(BUILD_PREFIX + "*"))
+
+
+def test_missing_atlas_cli(tmp_path: Path, cli) -> None:
+    for command in ("info", "verify"):
+        result = cli.run(tmp_path, "atlas", command)
+        assert result.returncode == 1
+        assert "No atlas" in result.stderr and "gyrosi atlas build" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_ensure_atlas_refuses_a_damaged_atlas(built_home: Path, tmp_path: Path) -> None:
+    # First use builds only when there is no atlas; a damaged one is an error, never overwritten.
+    paths = clone(built_home, tmp_path)
+    paths.map_file("ontology").unlink()
+    with pytest.raises(AtlasCorruptError, match="ontology.npy"):
+        ensure_atlas(paths, Silent())
+    assert not paths.map_file("ontology").exists()
+    assert ensure_atlas(AtlasPaths(built_home), Silent()).n_states == 788_986
