@@ -11,8 +11,10 @@ is offered as is; the uv path gets the same timeout, memory limit and truncation
 import asyncio
 import contextlib
 import logging
+import os
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -198,21 +200,27 @@ class JupyterKernel:
 
 
 def run_with_uv(script: str, settings: PythonConfig, cwd: Path) -> str:
-    """gpt-oss's uv path (a fresh `uv run --no-project python` per call), with a timeout."""
+    """gpt-oss's uv path (a fresh `uv run --no-project python` per call), with a deadline that
+    stops the whole process group: uv's python is a child of uv."""
     with tempfile.TemporaryDirectory(prefix="gyrosi-uv-") as folder:
         path = Path(folder) / "script.py"
         path.write_text(script, encoding="utf-8")
+        process = subprocess.Popen(
+            ["uv", "run", "--no-project", "python", str(path)], cwd=cwd, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=memory_limiter(settings.memory_limit_mb),
+        )
         try:
-            done = subprocess.run(
-                ["uv", "run", "--no-project", "python", str(path)], cwd=cwd,
-                capture_output=True, text=True, timeout=settings.timeout,
-                preexec_fn=memory_limiter(settings.memory_limit_mb),
-            )
+            output, _ = process.communicate(timeout=settings.timeout)
         except subprocess.TimeoutExpired:
-            return f"[ERROR] The code ran longer than the {settings.timeout:g}-second limit and "\
-                "was stopped."
-    output = done.stdout + done.stderr
-    return output if output.strip() else NO_OUTPUT
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return truncate(output, settings.max_output_chars) + (
+                f"\n[ERROR] The code ran longer than the {settings.timeout:g}-second limit and "
+                f"was stopped."
+            )
+    return truncate(output, settings.max_output_chars) if output.strip() else NO_OUTPUT
 
 
 class Python(PythonTool):
@@ -257,7 +265,7 @@ class Python(PythonTool):
             yield m
 
     def _make_response(self, output: str, channel: str | None = None) -> Message:
-        if self.settings.backend != "jupyter":  # the kernel's output is capped as it arrives
+        if self.settings.backend == "docker":  # the other paths cap output themselves
             output = truncate(output, self.settings.max_output_chars)
         return super()._make_response(output, channel)
 

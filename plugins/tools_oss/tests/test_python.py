@@ -7,7 +7,9 @@ variable names of its own.
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -93,8 +95,7 @@ def test_the_kernel_ends_with_the_conversation(harmony_encoding, tmp_path, caplo
     assert cwd == str(tmp_path)
     assert int(pid) == conv.tools["python"]._jupyter_session.pid
     engine.end_conversation(conv)
-    with pytest.raises(ProcessLookupError):
-        os.kill(int(pid), 0)
+    assert not alive(int(pid))
     engine.close()
 
 
@@ -141,3 +142,53 @@ def test_a_kernel_that_ignores_interrupts_is_restarted(harmony_encoding, monkeyp
         assert session.ask("get") == "42\n"  # ...that works
     finally:
         session.close()
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def fake_uv(tmp_path, monkeypatch):
+    """A `uv` that runs `uv run --no-project python SCRIPT` as a child of its own, as uv does."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    uv = folder / "uv"
+    uv.write_text(f"#!/bin/sh\nshift 3\n{sys.executable} \"$@\"\n")
+    uv.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return uv
+
+
+def test_uv_backend_runs_each_call_fresh_under_a_deadline(harmony_encoding, fake_uv, tmp_path):
+    pid_file = tmp_path / "runaway.pid"
+    rules = [*RULES, call("runaway pid", "python",
+                          f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))"
+                          "\nprint('started', flush=True)\nwhile True:\n    time.sleep(0.01)")]
+    settings = {"python": {"backend": "uv", "timeout": 2, "max_output_chars": 300}}
+    session = Chat(build(rules, settings, ["python"]))
+    try:
+        assert "a fresh Python process" in session.conv.tools["python"].instruction
+        session.ask("set")
+        assert "NameError" in session.ask("get")  # stateless: nothing survives a call
+        flood = session.ask("flood")
+        assert "[output truncated: 4701 more characters]" in flood
+        answer = session.ask("runaway pid")
+        assert answer.startswith("started\n") and "2-second limit and was stopped" in answer
+        assert not alive(int(pid_file.read_text()))  # uv's child went with it
+    finally:
+        session.close()
+
+
+def test_docker_backend_needs_docker(harmony_encoding, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    engine = build(RULES, {"python": {"backend": "docker"}}, ["python"])
+    with pytest.raises(ConfigError, match="The python tool's docker backend cannot reach Docker"):
+        engine.new_conversation()
+    engine.close()
