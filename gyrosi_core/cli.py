@@ -8,6 +8,7 @@ import click
 
 from . import __version__
 from .errors import GyrosiError
+from .frontend import add_engine_options
 from .plugins import PluginHost
 
 
@@ -43,6 +44,7 @@ def make_cli(host: PluginHost) -> click.Group:
         ctx.obj = host
 
     host.add_commands(cli)
+    add_engine_options(host, cli)
     return cli
 
 

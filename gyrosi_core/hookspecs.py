@@ -1,4 +1,4 @@
-"""The four hook families a GyroSI plugin can implement.
+"""The hooks a GyroSI plugin can implement.
 
 Each hook hands the plugin a `register` callback (or the click group), in the style of `llm`:
 
@@ -52,3 +52,15 @@ def register_channel_handlers(register):
 @hookspec
 def register_commands(cli):
     """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`)."""
+
+
+@hookspec
+def register_engine_options(register):
+    """Add flags to the commands that build a turn engine (`run`, `generate`, and any command
+    decorated with `gyrosi_core.frontend.engine_options`): `register(options, apply)`.
+
+    `options` is a list of `click.Option`. `apply(values)` gets their values by parameter name
+    when the command builds its engine and returns a `gyrosi_core.frontend.EngineChoices` (tools
+    to switch on, settings merged over `tools.NAME` / `backends.NAME` config sections), or None
+    when the flags ask for nothing.
+    """

@@ -57,6 +57,13 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class EngineOptionSpec:
+    options: tuple[click.Option, ...]
+    apply: Callable[[dict[str, Any]], Any]
+    plugin: PluginInfo
+
+
+@dataclass(frozen=True)
 class HandlerSpec:
     name: str
     factory: Callable[..., Any]
@@ -169,6 +176,12 @@ class PluginHost:
 
         return _unique(self._collect("register_channel_handlers", make), "channel handler")
 
+    def engine_options(self) -> list[EngineOptionSpec]:
+        def make(info: PluginInfo, options: Iterable[click.Option], apply: Callable[..., Any]):
+            return EngineOptionSpec(tuple(options), apply, info)
+
+        return self._collect("register_engine_options", make)
+
     def add_commands(self, cli: click.Group) -> None:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             try:
@@ -187,6 +200,9 @@ class PluginHost:
         for kind, specs in groups:
             for spec in specs:
                 table[spec.plugin.name].setdefault(kind, []).append(spec.name)
+        for option_spec in self.engine_options():
+            flags = table[option_spec.plugin.name].setdefault("engine_options", [])
+            flags.extend(o.opts[0] for o in option_spec.options)
         probe = click.Group()
         for impl in self.pm.hook.register_commands.get_hookimpls():
             before = set(probe.commands)

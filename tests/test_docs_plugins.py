@@ -13,7 +13,7 @@ EXAMPLES = re.findall(r"<!-- example -->\n```python\n(.*?)```", DOC, re.S)
 
 def test_there_is_an_example_per_hook():
     hooks = ["register_backends", "register_tools", "register_channel_handlers",
-             "register_commands"]
+             "register_commands", "register_engine_options"]
     assert [next(h for h in hooks if f"def {h}(" in ex) for ex in EXAMPLES] == hooks
 
 
@@ -39,10 +39,11 @@ def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
     }))
     listing = json.loads(run_gyrosi("plugins", "--json", env=env).stdout)
     registered = {k: v for p in listing["plugins"] for k, v in p.items()
-                  if k in ("backends", "tools", "channel_handlers", "commands")
+                  if k in ("backends", "tools", "channel_handlers", "commands", "engine_options")
                   and p["distribution"].startswith("gyrosi-doc-example")}
     assert registered == {"backends": ["reverse"], "tools": ["functions.multiply"],
-                          "channel_handlers": ["word_counter"], "commands": ["each"]}
+                          "channel_handlers": ["word_counter"], "commands": ["each"],
+                          "engine_options": ["--scale"]}
 
     reverse = run_gyrosi("generate", "--backend", "reverse", "stressed", env=env)
     assert reverse.stdout == "desserts\n", reverse.stderr
@@ -51,3 +52,10 @@ def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
     assert counts.read_text() == "5\n"  # the handler counted the final answer's words
     each = run_gyrosi("each", "--backend", "reverse", "abc", "xyz", env=env)
     assert each.stdout == "cba\nzyx\n", each.stderr
+    # The plugin's --scale flag overrides tools.functions.multiply.scale from the config file.
+    scaled = run_gyrosi("generate", "--config", str(config), "--scale", "100",
+                        "what is six times seven", env=env)
+    assert scaled.stdout == "six times seven is 4200\n", scaled.stderr
+    # ...on every engine command, `each` included, without `each` knowing the flag.
+    each = run_gyrosi("each", "--backend", "reverse", "--scale", "2", "abc", env=env)
+    assert each.stdout == "cba\n", each.stderr

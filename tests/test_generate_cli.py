@@ -102,7 +102,8 @@ def register_tools(register):
 def test_plugins_that_fail_to_start_are_one_sentence(gyrosi_home, plugin_site):
     site = plugin_site()
     site.add("gyrosi-fragile", "gyrosi_fragile", FAILING_FACTORIES, entry_point="fragile")
-    env = site.env(GYROSI_HOME=str(gyrosi_home))
+    # Only this plugin and the stub: an installed tools plugin registers `python` too.
+    env = site.env(GYROSI_HOME=str(gyrosi_home), GYROSI_LOAD_PLUGINS="fragile,stub")
     backend = run_gyrosi("generate", "--backend", "fragile", "x", env=env)
     assert backend.returncode == 1 and "Traceback" not in backend.stderr
     assert backend.stderr.strip() == (

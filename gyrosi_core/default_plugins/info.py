@@ -10,6 +10,8 @@ from rich.table import Table
 from ..frontend import pass_host
 from ..hookspecs import hookimpl
 
+KINDS = ("backends", "tools", "channel_handlers", "commands", "engine_options")
+
 
 @hookimpl
 def register_commands(cli):
@@ -42,7 +44,7 @@ def register_commands(cli):
             for row in rows:
                 registers = "; ".join(
                     f"{kind.replace('_', ' ')}: {', '.join(names)}"
-                    for kind in ("backends", "tools", "channel_handlers", "commands")
+                    for kind in KINDS
                     if (names := row.get(kind))
                 )
                 view.add_row(row["name"], row["distribution"], row["version"], registers)

@@ -1,0 +1,1 @@
+"""The gpt-oss tools (browser, python, apply_patch) as GyroSI plugins."""

@@ -1,0 +1,145 @@
+"""functions.apply_patch through the real turn loop: changes inside the workspace, no escapes."""
+
+from pathlib import Path
+
+import pytest
+
+from gyrosi_core.errors import ConfigError
+
+from .conftest import build, call
+
+
+def patch(*lines: str) -> dict:
+    return {"patch": "\n".join(["*** Begin Patch", *lines, "*** End Patch"])}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("def main():\n    return 1\n\n\nprint(main())\n")
+    (root / "old.txt").write_text("bye\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("precious\n")
+    (root / "out").symlink_to(outside)  # a folder link leading out
+    (root / "victim-link.txt").symlink_to(outside / "victim.txt")  # a file link leading out
+    (root / "inner-link.txt").symlink_to(root / "old.txt")  # a link that stays inside
+    return root
+
+
+def run(chat, workspace: Path, payload) -> tuple[str, object]:
+    session = chat([call("go", "functions.apply_patch", payload, channel="commentary")],
+                   {"functions.apply_patch": {"workspace": str(workspace)}},
+                   ["functions.apply_patch"])
+    answer = session.ask("go")
+    return answer, session
+
+
+def test_add_update_delete_and_move(chat, workspace):
+    answer, session = run(chat, workspace, patch(
+        "*** Add File: notes/todo.md",
+        "+# Todo",
+        "+- ship it",
+        "*** Update File: src/app.py",
+        "@@ def main():",
+        "-    return 1",
+        "+    return 2",
+        "*** Delete File: old.txt",
+    ))
+    assert answer == "Done! wrote notes/todo.md, src/app.py; deleted old.txt."
+    message = session.tool_messages()[0]
+    assert message.author == "functions.apply_patch" and message.channel == "commentary"
+    assert (workspace / "notes" / "todo.md").read_text() == "# Todo\n- ship it"
+    assert (workspace / "src" / "app.py").read_text() == \
+        "def main():\n    return 2\n\n\nprint(main())\n"
+    assert not (workspace / "old.txt").exists()
+
+    answer, _ = run(chat, workspace, patch(
+        "*** Update File: src/app.py", "*** Move to: src/main.py",
+        "@@ def main():", "-    return 2", "+    return 3",
+    ))
+    assert answer == "Done! wrote src/main.py; deleted src/app.py."
+    assert "return 3" in (workspace / "src" / "main.py").read_text()
+    assert not (workspace / "src" / "app.py").exists()
+
+
+def test_a_link_inside_the_workspace_is_fine(chat, workspace):
+    answer, _ = run(chat, workspace, patch(
+        "*** Update File: inner-link.txt", "-bye", "+hello",
+    ))
+    assert answer.startswith("Done!")
+    assert (workspace / "old.txt").read_text() == "hello\n"
+
+
+ESCAPES = {
+    "absolute add": (patch("*** Add File: /tmp/gyrosi-escape.txt", "+x"), "is an absolute path"),
+    "absolute update": (patch("*** Update File: /etc/hostname", "-a", "+b"),
+                        "is an absolute path"),
+    "home": (patch("*** Add File: ~/gyrosi-escape.txt", "+x"), "is an absolute path"),
+    "dotdot add": (patch("*** Add File: ../outside/new.txt", "+x"), "climbs out"),
+    "dotdot deep": (patch("*** Add File: src/../../outside/new.txt", "+x"), "climbs out"),
+    "dotdot delete": (patch("*** Delete File: ../outside/victim.txt"), "climbs out"),
+    "symlink dir add": (patch("*** Add File: out/new.txt", "+x"), "through a symlink"),
+    "symlink dir delete": (patch("*** Delete File: out/victim.txt"), "through a symlink"),
+    "symlink file update": (patch("*** Update File: victim-link.txt", "-precious", "+pwned"),
+                            "through a symlink"),
+    "symlink file delete": (patch("*** Delete File: victim-link.txt"), "through a symlink"),
+    "move out": (patch("*** Update File: old.txt", "*** Move to: ../outside/moved.txt",
+                       "-bye", "+bye"), "climbs out"),
+    "move through link": (patch("*** Update File: old.txt", "*** Move to: out/moved.txt",
+                                "-bye", "+bye"), "through a symlink"),
+}
+
+
+@pytest.mark.parametrize("name", list(ESCAPES))
+def test_escapes_are_refused_and_change_nothing(chat, workspace, name):
+    payload, reason = ESCAPES[name]
+    # A good change rides along: a refused patch must not apply it either.
+    payload = {"patch": payload["patch"].replace(
+        "*** Begin Patch", "*** Begin Patch\n*** Add File: innocent.txt\n+ok")}
+    before = snapshot(workspace.parent)
+    answer, _ = run(chat, workspace, payload)
+    assert answer.startswith("Error: refused: ") and reason in answer, answer
+    assert answer.endswith("; nothing was changed.")
+    assert "precious" not in answer
+    assert snapshot(workspace.parent) == before
+    assert not Path("/tmp/gyrosi-escape.txt").exists()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (p.read_text() if p.is_file() else "<dir>")
+            for p in sorted(root.rglob("*")) if not p.is_symlink() or p.is_file()}
+
+
+@pytest.mark.parametrize("payload,expected", [
+    ("*** Begin Patch\n*** End Patch", "arguments are not valid JSON"),  # raw text, not JSON
+    ({"patch": 5}, "`patch` must be a string"),
+    ({"diff": "x"}, "bad arguments for functions.apply_patch"),
+    ([1, 2], "arguments must be a JSON object"),
+    ({"patch": "hello"}, "Error applying patch: Patch text must start with *** Begin Patch"),
+    (patch("*** Update File: missing.txt", "-a", "+b"), "`missing.txt` does not exist"),
+    (patch("*** Update File: old.txt", "-not there", "+b"), "Invalid context"),
+    (patch("*** Add File: old.txt", "+again"), "`old.txt` already exists"),
+])
+def test_malformed_calls_answer_the_model(chat, workspace, payload, expected):
+    before = snapshot(workspace.parent)
+    answer, _ = run(chat, workspace, payload)
+    assert answer.startswith("Error") and expected in answer, answer
+    assert snapshot(workspace.parent) == before
+
+
+def test_workspace_defaults_to_the_current_directory(chat, workspace, monkeypatch):
+    monkeypatch.chdir(workspace / "src")
+    session = chat([call("go", "functions.apply_patch", patch("*** Add File: here.txt", "+hi"))],
+                   {}, ["functions.apply_patch"])
+    assert session.ask("go") == "Done! wrote here.txt."
+    assert (workspace / "src" / "here.txt").read_text() == "hi"
+
+
+def test_missing_workspace_is_a_start_up_error(harmony_encoding, gyrosi_home, tmp_path):
+    engine = build([], {"functions.apply_patch": {"workspace": str(tmp_path / "nope")}},
+                   ["functions.apply_patch"])
+    with pytest.raises(ConfigError, match="The apply_patch workspace .* is not a directory."):
+        engine.new_conversation()
+    engine.close()
