@@ -229,6 +229,9 @@ def _failure(exc: BaseException) -> APIError:
     if isinstance(exc, ContextLengthError):
         return APIError(400, str(exc).replace(" (/reset)", ""), param="input",
                         code="context_length_exceeded")
+    if isinstance(exc, GyrosiError):  # a tool or backend that cannot start: its own sentence
+        log.error("%s", exc)
+        return APIError(500, str(exc), type="server_error")
     log.error("generation failed: %s: %s", type(exc).__name__, exc)
     log.debug("generation failure", exc_info=exc)
     return APIError(500, f"Generation failed: {type(exc).__name__}: {exc}", type="server_error")
