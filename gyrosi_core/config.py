@@ -49,6 +49,9 @@ class ServeConfig(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     store_max_responses: int = Field(default=10000, ge=1)
     store_max_age_days: float = Field(default=30.0, gt=0)
+    # Tool plugins a request's builtin tool types may turn on (web_search -> browser,
+    # code_interpreter -> python). python runs model-written code: list it only on purpose.
+    builtin_tools: list[str] = Field(default_factory=lambda: ["browser"])
 
 
 class Config(BaseModel):

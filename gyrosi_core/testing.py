@@ -7,14 +7,20 @@ Fixtures:
     plugin_site        factory: write an installed-looking plugin distribution into a temp dir
                        that a `gyrosi` subprocess discovers through PYTHONPATH
 
+Servers: `ServeProcess(home, config, env).start()` runs `gyrosi serve` as a real process on a
+free 127.0.0.1 port (`free_port()`); its `url` takes any HTTP or OpenAI client.
+
 The backend conformance suite: subclass `BackendConformance` in your tests and implement
 `make_backend(encoding)`; pytest collects the inherited tests.
 """
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -216,3 +222,71 @@ class BackendConformance:
             assert not errors and end.stop_reason in ("stop", "length")
         else:  # malformed output must end the turn cleanly, with an error event saying so
             assert end.stop_reason != "error" or errors
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    """One `gyrosi serve` process on a free loopback port, with its own home and config file;
+    `start()` waits for /health, `stop()` ends it (call it in a finally)."""
+
+    def __init__(self, home: Path, config: dict[str, Any], env: dict[str, str],
+                 *args: str) -> None:
+        self.home = home
+        self.config_path = home.parent / f"{home.name}-config.json"
+        self.config_path.write_text(json.dumps(config), encoding="utf-8")
+        self.env = {**env, "GYROSI_HOME": str(home)}
+        self.args = args
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServeProcess":
+        self.port = free_port()
+        self.log = open(self.home.parent / f"{self.home.name}-server.log", "a")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gyrosi_core", "serve", "--port", str(self.port),
+             "--config", str(self.config_path), *self.args],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, text=True,
+        )
+        import httpx  # a test dependency, needed only here
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gyrosi serve exited: {self.output()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gyrosi serve did not come up: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.home.parent / f"{self.home.name}-server.log").read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        self.log.close()
+
+    def health(self) -> dict[str, Any]:
+        import httpx
+
+        return httpx.get(f"{self.url}/health", timeout=5).json()

@@ -15,8 +15,9 @@ import openai
 import pytest
 
 from gyrosi_core.testing import PluginSite
+from gyrosi_core.testing import ServeProcess as Server
 
-from .serve_kit import TEST_BACKENDS, Server
+from .serve_kit import TEST_BACKENDS
 
 ADD = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
        "required": ["a", "b"]}

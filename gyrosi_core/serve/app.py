@@ -292,7 +292,8 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
             history = [Message.from_dict(m) for m in prev.messages]
             calls, conversation_id = dict(prev.calls), prev.conversation_id
         turn = responses.to_turn(body, pool.engine.settings, history, calls)
-        turn.builtins = builtin_tools((tool.type for tool in body.tools or []), server.tool_specs)
+        turn.builtins = builtin_tools((tool.type for tool in body.tools or []), server.tool_specs,
+                                      server.config.serve.builtin_tools)
         turn.conversation_id = conversation_id or new_id("conv")
         store = body.store is not False
         builder = responses.ResponseBuilder(body, pool.name, new_id("resp"), set(turn.functions))

@@ -84,12 +84,19 @@ def open_conversation(engine: TurnEngine, specs: dict[str, ToolSpec], req: TurnR
     return conv
 
 
-def builtin_tools(types: Iterable[str], specs: dict[str, ToolSpec]) -> list[str]:
+def builtin_tools(types: Iterable[str], specs: dict[str, ToolSpec],
+                  allowed: list[str]) -> list[str]:
+    """The tool plugins a request's builtin tool types ask for; each must be installed and
+    allowed by `serve.builtin_tools`."""
     names = []
     for kind in types:
         name = BUILTIN_TOOLS.get(kind)
         if name is None:
             continue
+        if name not in allowed:
+            raise APIError(400, f"The tool type {kind!r} is not enabled on this server (its "
+                           f"operator can add {name!r} to serve.builtin_tools).", param="tools",
+                           code="unsupported_tool")
         if name not in specs:
             raise APIError(400, f"The tool type {kind!r} needs the {name!r} tool plugin, which "
                            f"is not installed on this server.", param="tools",

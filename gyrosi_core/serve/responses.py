@@ -4,6 +4,7 @@ Types and events are gpt-oss's (`gpt_oss.responses_api.types`, `.events`); the f
 lacks (function-call arguments, failed, incomplete) are declared here on its `ResponseEvent`.
 """
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -152,6 +153,35 @@ class ResponseFailed(ev.ResponseEvent):
     response: t.ResponseObject
 
 
+# -- builtin tools: the items the reference server streams for them ---------------------------
+
+
+def builtin_kind(recipient: str | None) -> str | None:
+    """`browser` or `python` for a call to those builtin namespaces, else None."""
+    if recipient and recipient.startswith("browser."):
+        return "browser"
+    if recipient == "python" or (recipient or "").startswith("python."):
+        return "python"
+    return None
+
+
+def web_action(recipient: str, arguments: str) -> Any:
+    """The `action` of a web_search_call item, from a `browser.*` call's JSON arguments."""
+    try:
+        args = json.loads(arguments)
+    except ValueError:
+        args = {}
+    args = args if isinstance(args, dict) else {}
+    url = args.get("url") or (args["id"] if isinstance(args.get("id"), str) else None)
+    match recipient.removeprefix("browser."):
+        case "open":
+            return t.WebSearchActionOpenPage(type="open_page", url=url)
+        case "find":
+            return t.WebSearchActionFind(type="find", pattern=args.get("pattern"), url=url)
+        case _:
+            return t.WebSearchActionSearch(type="search", query=args.get("query"))
+
+
 # -- events → response ----------------------------------------------------------------------
 
 
@@ -170,6 +200,7 @@ class ResponseBuilder:
         self._item: Any = None  # the item being streamed
         self._index = -1
         self._pending_call: str | None = None  # call_id of a server-side call awaiting output
+        self._pending_builtin: tuple[Any, int] | None = None  # browser/python item, its index
         self.end: TurnEnd | None = None
         self.error: TurnError | None = None
 
@@ -235,6 +266,8 @@ class ResponseBuilder:
     def _start(self, e: MessageStart) -> list[BaseModel]:
         if e.role != "assistant":
             return []
+        if builtin_kind(e.recipient):  # announced whole at its end, as the reference does
+            return []
         if e.recipient:
             name = function_name(e.recipient) if e.recipient in self.external else e.recipient
             item = t.FunctionCallItem(type="function_call", name=name, arguments="",
@@ -266,6 +299,10 @@ class ResponseBuilder:
 
     def _end(self, e: MessageEnd) -> list[BaseModel]:
         item, i = self._item, self._index
+        if e.role == "tool" and self._pending_builtin is not None:
+            return self._builtin_done(e)
+        if e.role == "assistant" and item is None and builtin_kind(e.recipient):
+            return self._builtin_call(e)
         if e.role == "tool":  # the answer of a tool the server ran
             if self._pending_call is None:
                 return []
@@ -298,6 +335,52 @@ class ResponseBuilder:
         return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
                 ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
                 ev.ResponseOutputItemDone(output_index=i, item=item)]
+
+
+    def _builtin_call(self, e: MessageEnd) -> list[BaseModel]:
+        """A browser call becomes a web_search_call item, a python call a code_interpreter_call:
+        added, in progress, then searching / code / interpreting while the tool runs."""
+        self._index += 1
+        i = self._index
+        item: Any
+        events: list[BaseModel]
+        if builtin_kind(e.recipient) == "browser":
+            item = t.WebSearchCallItem(type="web_search_call", id=new_id("ws"),
+                                       status="in_progress",
+                                       action=web_action(e.recipient or "", e.text))
+            events = [ev.ResponseOutputItemAdded(output_index=i, item=item.model_copy()),
+                      ev.ResponseWebSearchCallInProgress(output_index=i, item_id=item.id),
+                      ev.ResponseWebSearchCallSearching(output_index=i, item_id=item.id)]
+        else:
+            item = t.CodeInterpreterCallItem(type="code_interpreter_call", id=new_id("ci"),
+                                             status="in_progress", code=e.text or None)
+            events = [ev.ResponseOutputItemAdded(output_index=i, item=item.model_copy()),
+                      ev.ResponseCodeInterpreterCallInProgress(output_index=i, item_id=item.id)]
+            if e.text:
+                events += [
+                    ev.ResponseCodeInterpreterCallCodeDelta(output_index=i, item_id=item.id,
+                                                            delta=e.text),
+                    ev.ResponseCodeInterpreterCallCodeDone(output_index=i, item_id=item.id,
+                                                           code=e.text)]
+            events.append(ev.ResponseCodeInterpreterCallInterpreting(output_index=i,
+                                                                    item_id=item.id))
+        self.output.append(item)
+        self._pending_builtin = (item, i)
+        return events
+
+    def _builtin_done(self, e: MessageEnd) -> list[BaseModel]:
+        assert self._pending_builtin is not None
+        item, i = self._pending_builtin
+        self._pending_builtin = None
+        item.status = "completed"
+        done: BaseModel
+        if isinstance(item, t.CodeInterpreterCallItem):
+            item.outputs = [t.CodeInterpreterOutputLogs(type="logs", logs=e.text)] if e.text \
+                else []
+            done = ev.ResponseCodeInterpreterCallCompleted(output_index=i, item_id=item.id)
+        else:
+            done = ev.ResponseWebSearchCallCompleted(output_index=i, item_id=item.id)
+        return [done, ev.ResponseOutputItemDone(output_index=i, item=item)]
 
 
 class ResponseStream:
