@@ -1,0 +1,21 @@
+from pathlib import Path
+
+import pytest
+
+from gyrosi_transformers.tiny import save_tiny_gpt_oss
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gpt-oss model with the real architecture and vocabulary, random weights, on disk."""
+    return save_tiny_gpt_oss(tmp_path_factory.mktemp("tiny-gpt-oss"))
+
+
+@pytest.fixture(scope="session")
+def shared_backend(tiny_checkpoint, harmony_encoding):
+    """One backend on the tiny checkpoint, loaded through `from_pretrained`, for read-only tests."""
+    from gyrosi_transformers.backend import TransformersBackend
+
+    b = TransformersBackend({"checkpoint": str(tiny_checkpoint)}, harmony_encoding)
+    yield b
+    b.close()
