@@ -78,6 +78,9 @@ class TransformersBackend(BaseBackend):
         self.settings = validate_section(TransformersConfig, config, "backends.transformers")
         self.checkpoint = self._checkpoint_dir()  # before the imports, which take seconds
         self.torch, transformers = _import_torch()
+        if self.settings.threads:
+            # process-wide; on a busy CPU fewer threads often decode faster (less spin-waiting)
+            self.torch.set_num_threads(self.settings.threads)
         self.device = self._device()
         self.dtype = self._dtype()
         self.model = self._load(transformers)
@@ -311,7 +314,8 @@ class TransformersBackend(BaseBackend):
                     f"shorten the conversation or lower backends.transformers.context_length."
                 ) from exc
 
-    def _run_chunks(self, session: Session, ids: list[int], chunk: int = 2048) -> Any:
+    def _run_chunks(self, session: Session, ids: list[int]) -> Any:
+        chunk = self.settings.prefill_chunk
         logits = None
         for start in range(0, len(ids), chunk):
             logits = self._forward(session, ids[start:start + chunk])

@@ -20,3 +20,5 @@ class TransformersConfig(BaseModel):
     cache_memory_mb: float = Field(default=4096, ge=0)  # all kept KV caches together
     min_free_memory_mb: float = Field(default=1024, ge=0)  # below this, kept caches are dropped
     attn_implementation: str | None = None  # e.g. "eager", "sdpa"; None: transformers' choice
+    prefill_chunk: int = Field(default=1024, gt=0)  # prompt tokens per forward pass
+    threads: int | None = Field(default=None, gt=0)  # torch CPU threads; None: torch's default

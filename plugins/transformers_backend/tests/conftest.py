@@ -19,3 +19,15 @@ def shared_backend(tiny_checkpoint, harmony_encoding):
     b = TransformersBackend({"checkpoint": str(tiny_checkpoint)}, harmony_encoding)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """A tiny model's ops are too small to share out: on a busy two-core machine a second torch
+    thread mostly spin-waits (decoding measured 7x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -18,10 +18,12 @@ def one_sentence(result):
     return lines[0]
 
 
-def test_random_model_ends_in_a_malformed_harmony_error(tiny_checkpoint, gyrosi_home):
+def test_random_model_ends_in_a_malformed_harmony_error(tiny_checkpoint, gyrosi_home, tmp_path):
+    config = tmp_path / "config.json"  # one torch thread: see conftest.py
+    config.write_text(json.dumps({"backends": {"transformers": {"threads": 1}}}))
     # a random model's tokens never close a Harmony header: the turn engine drops the turn
-    result = gyrosi(gyrosi_home, "generate", "--backend", "transformers", "--checkpoint",
-                    str(tiny_checkpoint), "--max-tokens", "100", "Hello!")
+    result = gyrosi(gyrosi_home, "generate", "--config", str(config), "--backend", "transformers",
+                    "--checkpoint", str(tiny_checkpoint), "--max-tokens", "100", "Hello!")
     assert result.stdout == ""
     assert one_sentence(result).startswith("Error: The backend's output is not valid Harmony")
 

@@ -142,3 +142,12 @@ def test_kept_caches_stay_within_count_and_memory(tiny_checkpoint, harmony_encod
     follow = prompt + first
     assert generate(starved, follow, session_id="s") == generate(two, follow)
     assert starved.reused_tokens == 0
+
+
+def test_threads_setting(tiny_checkpoint, harmony_encoding):
+    before = torch.get_num_threads()
+    try:
+        TransformersBackend({"checkpoint": str(tiny_checkpoint), "threads": 1}, harmony_encoding)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
