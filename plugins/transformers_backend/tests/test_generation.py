@@ -151,3 +151,21 @@ def test_threads_setting(tiny_checkpoint, harmony_encoding):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_turn_engine_keeps_the_cache_for_its_conversation(tiny_checkpoint, harmony_encoding):
+    from gyrosi_core.config import Config
+    from gyrosi_core.turn import TurnEngine
+
+    backend = TransformersBackend({"checkpoint": str(tiny_checkpoint)}, harmony_encoding)
+    engine = TurnEngine(backend, harmony_encoding,
+                        config=Config.model_validate({"core": {"max_tokens": 8}}))
+    conv = engine.new_conversation()
+    list(engine.user_turn(conv, "Hello!"))
+    assert conv.id in backend.sessions.lengths()
+    # the next turn renders the same system message and so starts from the kept cache
+    list(engine.user_turn(conv, "Hello again!"))
+    assert backend.reused_tokens > 0
+    engine.end_conversation(conv)
+    assert conv.id not in backend.sessions.lengths()
+    engine.close()
