@@ -16,7 +16,7 @@ from .turn import TurnEngine, build_engine
 
 
 def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The flags `run` and `generate` share; each overrides its `core.*` config key."""
+    """The flags `run` and `generate` share; each overrides its config key (see README)."""
     options = [
         click.option("--backend", "-b", help="Backend name (see `gyrosi plugins`)."),
         click.option(
