@@ -129,8 +129,9 @@ def test_load_plugins_env_restricts(gyrosi_home, plugin_site):
 
 
 def test_unknown_backend_lists_installed(gyrosi_home, plugin_site):
-    result = run_gyrosi("generate", "--backend", "nope", "x",
-                        env=plugin_site().env(GYROSI_HOME=str(gyrosi_home)))
+    # only the stub: other installed plugins (transformers, ...) would lengthen the list
+    env = plugin_site().env(GYROSI_HOME=str(gyrosi_home), GYROSI_LOAD_PLUGINS="stub")
+    result = run_gyrosi("generate", "--backend", "nope", "x", env=env)
     assert result.returncode == 2
     assert result.stderr.strip() == "Error: Unknown backend 'nope'; installed backends: stub."
 
