@@ -29,13 +29,9 @@ class EngineChoices:
 
 
 def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The flags `run` and `generate` share; each overrides its config key (see README)."""
+    """The flags `run` and `generate` share; each overrides its `core.*` config key."""
     options = [
         click.option("--backend", "-b", help="Backend name (see `gyrosi plugins`)."),
-        click.option(
-            "--checkpoint", type=click.Path(),
-            help="Model checkpoint for backends that load one (sets backends.NAME.checkpoint).",
-        ),
         click.option(
             "--config", "config_file", type=click.Path(dir_okay=False),
             help="Config file (default: $GYROSI_CONFIG, then the built-in defaults).",
@@ -146,10 +142,6 @@ CORE_FLAGS = ("backend", "reasoning_effort", "developer_message", "max_tokens", 
 def resolve_config(config_file: str | None, flags: dict[str, Any]) -> Config:
     """Config file, then flags on top; a bad flag value is reported like a bad config key."""
     config = load_config(config_file)
-    if flags.get("checkpoint") is not None:
-        name = flags.get("backend") or config.core.backend
-        section = {**config.backend_section(name), "checkpoint": flags["checkpoint"]}
-        config = config.model_copy(update={"backends": {**config.backends, name: section}})
     overrides = {k: flags[k] for k in CORE_FLAGS if flags.get(k) is not None}
     if not overrides:
         return config

@@ -155,12 +155,3 @@ def test_backend_crash_mid_turn_is_an_error_event_not_a_traceback(gyrosi_home, p
                                  env=env).stdout)
     assert data["stop_reason"] == "error" and data["error"].endswith("device lost")
     assert data["usage"]["completion_tokens"] == 4  # <|channel|> final <|message|> Hi
-
-
-def test_checkpoint_flag_lands_in_the_backend_section(gyrosi_home):
-    # the stub loads no model, so its section refuses the key the flag set
-    result = run_gyrosi("generate", "--checkpoint", "/models/x", "hi",
-                        env={"GYROSI_HOME": str(gyrosi_home)})
-    assert result.returncode == 1
-    assert result.stderr.strip() == ("Error: Invalid config: backends.stub.checkpoint: "
-                                     "unknown key.")
