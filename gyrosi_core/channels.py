@@ -29,6 +29,11 @@ class HandlerContext:
     options: dict[str, Any] = field(default_factory=dict)  # hide_analysis, trace, raw, ...
 
 
+def open_handlers(host: Any, context: HandlerContext) -> list[ChannelHandler]:
+    """Every registered handler that takes part in this context (a factory may return None)."""
+    return [h for spec in host.handlers().values() if (h := spec.factory(context)) is not None]
+
+
 def wants(handler: ChannelHandler, event: Event) -> bool:
     if isinstance(event, TURN_LEVEL) or handler.channels is None:
         return True

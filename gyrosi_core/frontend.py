@@ -9,7 +9,7 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 
-from .channels import HandlerContext
+from .channels import HandlerContext, open_handlers
 from .config import Config, CoreConfig, _describe, load_config
 from .errors import ConfigError, GyrosiError, PluginError
 from .plugins import EngineOptionSpec, PluginHost
@@ -168,7 +168,7 @@ def open_engine(
     config = _with_sections(config, choices)
     options = {**(options or {}), "trace": flags.get("trace")}
     context = HandlerContext(frontend=frontend, config=config, console=console, options=options)
-    handlers = [h for spec in host.handlers().values() if (h := spec.factory(context)) is not None]
+    handlers = open_handlers(host, context)
     return build_engine(
         host,
         config,

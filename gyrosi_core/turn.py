@@ -364,6 +364,24 @@ def build_engine(
 ) -> TurnEngine:
     """Resolve backend, tools and encoding from a plugin host; the entry point for front-ends."""
     from .encoding import get_encoding
+
+    spec = backend_spec(host, backend_name)
+    encoding = get_encoding()
+    with _starting("backend", backend_name, spec.plugin):
+        backend = spec.factory(config.backend_section(backend_name), encoding)
+    return TurnEngine(
+        backend,
+        encoding,
+        config=config,
+        tools=select_tools(host.tools(), config, enable_tools, no_tools),
+        handlers=handlers,
+        raw=raw,
+    )
+
+
+def backend_spec(host: Any, backend_name: str) -> Any:
+    """The registered backend called `backend_name`, or one sentence listing the installed ones
+    (and any plugin that failed to load, the likely reason one is missing)."""
     from .errors import UnknownBackendError
 
     backends = host.backends()
@@ -376,17 +394,7 @@ def build_engine(
         raise UnknownBackendError(
             f"Unknown backend {backend_name!r}; installed backends: {installed}{failed}."
         )
-    encoding = get_encoding()
-    with _starting("backend", backend_name, spec.plugin):
-        backend = spec.factory(config.backend_section(backend_name), encoding)
-    return TurnEngine(
-        backend,
-        encoding,
-        config=config,
-        tools=select_tools(host.tools(), config, enable_tools, no_tools),
-        handlers=handlers,
-        raw=raw,
-    )
+    return spec
 
 
 @contextlib.contextmanager

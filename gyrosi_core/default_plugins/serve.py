@@ -7,9 +7,10 @@ import click
 from pydantic import ValidationError
 
 from ..config import ServeConfig, _describe
-from ..errors import ConfigError, UnknownBackendError
+from ..errors import ConfigError
 from ..frontend import pass_host, resolve_config
 from ..hookspecs import hookimpl
+from ..turn import backend_spec
 
 
 @hookimpl
@@ -69,11 +70,8 @@ def register_commands(cli):
                    f"{backend or config.core.backend}, {serve_config.workers} process(es))",
                    err=True)
         if serve_config.workers > 1:
-            default = backend or config.core.backend
-            if default not in plugin_host.backends():  # each process starts it; check once here
-                known = ", ".join(sorted(plugin_host.backends())) or "none"
-                raise UnknownBackendError(
-                    f"Unknown backend {default!r}; installed backends: {known}.")
+            # each process starts the backend; an unknown name is checked once, here
+            backend_spec(plugin_host, backend or config.core.backend)
             os.environ[OPTIONS_ENV] = options_env(options)
             if api_key:
                 os.environ[API_KEY_ENV] = api_key

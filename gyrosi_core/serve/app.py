@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 from uvicorn.supervisors import Multiprocess
 
-from ..channels import HandlerContext
+from ..channels import HandlerContext, open_handlers
 from ..config import Config
 from ..errors import ContextLengthError, GyrosiError
 from ..frontend import resolve_config
@@ -159,8 +159,7 @@ class Server:
         if (pool := self.pools.get(name)) is not None:
             return pool
         context = HandlerContext(frontend="serve", config=self.config, console=None, options={})
-        handlers = [h for spec in self.host.handlers().values()
-                    if (h := spec.factory(context)) is not None]
+        handlers = open_handlers(self.host, context)
         engine = build_engine(self.host, self.config, name, handlers=handlers)
         slots = self.options.slots or self.config.serve.slots or \
             int(getattr(engine.backend, "parallel_sessions", 1))
