@@ -103,9 +103,14 @@ def open_maps(paths: AtlasPaths, data: dict[str, Any]) -> dict[str, np.ndarray]:
             )
         arrays[name] = array
     if rehashed:
-        try:
-            fresh = {name: file_stamp(paths.map_file(name)) for name in MAPS}
-            write_json_atomic(stamps_path, fresh)
-        except OSError:  # a read-only atlas still loads; it just re-hashes next time
-            pass
+        record_stamps(paths)
     return arrays
+
+
+def record_stamps(paths: AtlasPaths) -> None:
+    """Trust the maps as they are now (call only after their hashes matched)."""
+    try:
+        fresh = {name: file_stamp(paths.map_file(name)) for name in MAPS}
+        write_json_atomic(paths.root / STAT_CACHE, fresh)
+    except OSError:  # a read-only atlas still loads; it just re-hashes next time
+        pass

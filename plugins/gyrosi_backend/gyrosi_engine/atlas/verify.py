@@ -9,7 +9,7 @@ from .errors import REBUILD, AtlasCorruptError
 from .layout import MAPS, AtlasPaths, sha256_file
 from .lookup import Atlas
 from .progress import Reporter, Silent
-from .store import read_manifest
+from .store import read_manifest, record_stamps
 
 SAMPLE_ROWS = 4096
 
@@ -30,7 +30,8 @@ def verify(paths: AtlasPaths, report: Reporter | None = None) -> list[str]:
                 f"The atlas map {path} does not match its manifest hash; {REBUILD}."
             )
     done.append("sha256 of every map")
-    atlas = Atlas.load(paths)  # shapes and dtypes; the stamps now match, so no second hashing
+    record_stamps(paths)  # so the load below checks shapes and dtypes without hashing again
+    atlas = Atlas.load(paths)
     done.append("shapes and dtypes")
 
     checks: list[tuple[str, Callable[[Atlas], str | None]]] = [
