@@ -1,0 +1,89 @@
+"""Per-token physics of the o200k_harmony vocabulary, precomputed once as numpy tables.
+
+A token is a byte string, so everything the physics does with it is a composition of per-byte
+maps, and both maps the engine needs have the same shape, `v -> (v & keep) ^ flip`:
+
+- gyration on a 24-bit half: `T(h, i) = (h ^ x_i) & k_i = (h & k_i) ^ (x_i & k_i)`;
+- the Monodromic Fold of an intron into an 8-bit mask: `fold(m, i) = i & ~m = (m & i) ^ i`.
+
+Maps of that shape compose into one of the same shape, `(k1, f1) then (k2, f2) =
+(k1 & k2, (f1 & k2) ^ f2)`, so each token gets one (keep, flip) pair per map. Learning then applies
+a whole token with two array operations instead of a Python loop over its bytes.
+"""
+
+import functools
+
+import numpy as np
+import numpy.typing as npt
+import tiktoken
+
+from . import physics
+
+
+def compose(
+    k1: npt.NDArray[np.uint32], f1: npt.NDArray[np.uint32], k2: npt.ArrayLike, f2: npt.ArrayLike
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """`(k1, f1)` followed by `(k2, f2)`, elementwise."""
+    return k1 & k2, (f1 & k2) ^ f2
+
+
+class Vocab:
+    """The vocabulary's bytes and per-token maps. Ids without bytes (specials, gaps) map to none."""
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self.encoding = encoding
+        n = encoding.max_token_value + 1
+        self.size = n
+        special = {encoding.encode_single_token(name) for name in encoding.special_tokens_set}
+        pieces: list[bytes] = []
+        has_bytes = np.zeros(n, dtype=bool)
+        for tid in range(n):
+            piece = b""
+            if tid < encoding.n_vocab:
+                try:
+                    raw = encoding.decode_single_token_bytes(tid)
+                except KeyError:
+                    raw = b""
+                if raw and tid not in special:
+                    piece, has_bytes[tid] = raw, True
+            pieces.append(piece)
+        self.has_bytes = has_bytes
+        self.lengths = np.fromiter((len(p) for p in pieces), dtype=np.int32, count=n)
+        self.offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=self.offsets[1:])
+        self.blob = b"".join(pieces)
+        self.gyration_keep, self.gyration_flip = self._compose_per_token(
+            physics.KEEP_HALF, physics.XFORMS_HALF & physics.KEEP_HALF, identity=physics.HALF_MASK
+        )
+        byte_ids = np.arange(256, dtype=np.uint32)
+        self.fold_keep, self.fold_flip = self._compose_per_token(byte_ids, byte_ids, identity=0xFF)
+
+    def _compose_per_token(
+        self, keep: npt.NDArray[np.uint32], flip: npt.NDArray[np.uint32], *, identity: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """Compose a per-intron map over each token's bytes, position by position."""
+        introns = physics.introns_of(self.blob).astype(np.intp)
+        k = np.full(self.size, identity, dtype=np.uint32)
+        f = np.zeros(self.size, dtype=np.uint32)
+        for pos in range(int(self.lengths.max())):
+            rows = np.flatnonzero(self.lengths > pos)
+            i = introns[self.offsets[rows] + pos]
+            k[rows], f[rows] = compose(k[rows], f[rows], keep[i], flip[i])
+        return k, f
+
+    def token_bytes(self, tid: int) -> bytes:
+        return self.blob[self.offsets[tid] : self.offsets[tid + 1]]
+
+    def introns(self, tid: int) -> bytes:
+        return bytes(b ^ physics.GENE_MIC_S for b in self.token_bytes(tid))
+
+
+@functools.cache
+def vocab() -> Vocab:
+    """The o200k_harmony vocabulary (offline; see `gyrosi_core.encoding`)."""
+    from gpt_oss.tokenizer import get_tokenizer
+
+    from gyrosi_core.encoding import ensure_vocabulary
+
+    ensure_vocabulary()
+    return Vocab(get_tokenizer())
