@@ -5,6 +5,9 @@ of the 256 orbit representatives; ties go to the smaller orbit, then the lower s
 on nothing learned, so it is computed on first need and cached (`AddressBook`).
 """
 
+import os
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
@@ -31,3 +34,38 @@ def addresses(
         order = np.lexsort((uniq, atlas.orbit_sizes[idx], cost))
         out[n] = idx[order[0]]
     return out
+
+
+class AddressBook:
+    """Addresses computed on first need, kept in RAM and in `path` (a cache of pure physics: an
+    unreadable file is recomputed, never trusted)."""
+
+    def __init__(self, atlas: Atlas, vocab: Vocab, path: Path | None = None) -> None:
+        self.atlas, self.vocab, self.path = atlas, vocab, path
+        self.table = np.full(vocab.size, -1, dtype=np.int32)
+        self.dirty = False
+        if path is not None and path.exists():
+            try:
+                saved = np.load(path, allow_pickle=False)
+                if saved.shape == self.table.shape and saved.dtype == np.int32:
+                    ok = (saved >= -1) & (saved < atlas.n_states)
+                    if ok.all():
+                        self.table = saved.copy()
+            except (OSError, ValueError):
+                pass
+
+    def of(self, token: int) -> int:
+        address = int(self.table[token])
+        if address < 0:
+            address = self.table[token] = int(addresses(self.atlas, self.vocab, [token])[0])
+            self.dirty = True
+        return address
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, self.table)
+        os.replace(tmp, self.path)
+        self.dirty = False

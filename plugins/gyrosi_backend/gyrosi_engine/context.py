@@ -1,75 +1,98 @@
-"""Token-boundary states along a token stream, and the path keys memory is addressed by.
+"""Contexts: the path of recent token-boundary states that passive memory is keyed by.
 
-The state after each token is the running composition of the tokens' gyration maps
-(`vocab.Vocab.gyration_*`). It is computed for a whole stream at once by a doubling prefix scan
-(Hillis-Steele) on 24-bit halves. Gyration forgets: a composed map's `keep` mask empties after a few
-tokens, and from then on the state no longer depends on what came before; the scan stops as soon
-as every window's `keep` is empty, usually after two or three rounds.
+A context of depth d (1..depth) is the path of the last d boundary states (the states after each
+of the last d tokens, as atlas indices); depth 0 is the orbit of the current state. Each context is
+hashed to a 40-bit key with its depth mixed in, so all depths share one key space (see the README
+for why 40 bits).
 
-A context of depth d is the path of the last d boundary states (as atlas indices), hashed to 64
-bits with the depth mixed in, so contexts of every depth share one key space.
+The states along a token stream come from a doubling prefix scan (Hillis-Steele) of the tokens'
+composed gyration maps (`vocab.Vocab.gyration_*`) on 24-bit halves. Gyration forgets: a composed
+map's `keep` mask empties after a few tokens, after which nothing earlier matters, so the scan
+stops as soon as every window's `keep` is empty (two or three rounds on text).
+
+A message starts from a fresh path: every state of it is the archetype.
 """
+
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from . import physics
 from .vocab import Vocab, compose
 
-MAX_DEPTH = 5
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+KEY_BITS = 40
+_GOLDEN = 0x9E3779B97F4A7C15
+_M1 = 0xBF58476D1CE4E5B9
+_M2 = 0x94D049BB133111EB
+_ORBIT_SALT = 0x4F52424954  # "ORBIT": keeps depth-0 keys apart from state paths
+_U64 = (1 << 64) - 1
 
 
-def boundary_halves(
-    vocab: Vocab, tokens: npt.NDArray[np.int64], start_half: int
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: every input bit reaches every key bit."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_M1)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_M2)
+    return x ^ (x >> np.uint64(31))
+
+
+def _mix_int(x: int) -> int:
+    x = ((x ^ (x >> 30)) * _M1) & _U64
+    x = ((x ^ (x >> 27)) * _M2) & _U64
+    return x ^ (x >> 31)
+
+
+def scan_halves(
+    vocab: Vocab, tokens: npt.NDArray[np.int64], start_half: int, fresh: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.uint32]:
-    """The 24-bit half of the state after each token, starting from `start_half`."""
+    """The 24-bit half of the state after each token. `fresh[j]`: token j starts a message."""
     keep = vocab.gyration_keep[tokens]
     flip = vocab.gyration_flip[tokens]
-    n = len(tokens)
-    step = 1
+    # A message start is the archetype followed by the token: a map that forgets everything.
+    arch = np.uint32(physics.ARCHETYPE & physics.HALF_MASK)
+    flip[fresh] = (arch & keep[fresh]) ^ flip[fresh]
+    keep[fresh] = 0
+    n, step = len(tokens), 1
     while step < n and keep[step:].any():
-        # keep[j] becomes the map for tokens j-2*step+1 .. j (inclusive scan, doubling).
         k_new, f_new = compose(keep[:-step], flip[:-step], keep[step:], flip[step:])
         keep[step:], flip[step:] = k_new, f_new
         step *= 2
     return (np.uint32(start_half) & keep) ^ flip
 
 
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finaliser: spreads every input bit over the key."""
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+def stream_keys(
+    before: npt.NDArray[np.int64],
+    carried: Sequence[int],
+    msg_start: npt.NDArray[np.int64],
+    orbit_of: npt.NDArray[np.int32],
+    archetype: int,
+) -> npt.NDArray[np.uint64]:
+    """Keys (n, depth + 1) of the context before each token: column 0 the orbit, d the d-path.
 
-
-def path_keys(indices: npt.NDArray[np.int64], depth: int) -> list[npt.NDArray[np.uint64]]:
-    """Keys of the contexts ending at each position, one array per depth 1..`depth`.
-
-    `indices` holds the path's history followed by the states to key: `keys[d-1][j]` is the key
-    of (indices[j + depth - d + 1], ..., indices[j + depth]), i.e. the last d states up to and
-    including position j + depth. Callers pass `depth` states of history in front.
+    `before[j]` is the state before token j; `carried` the path before the stream (oldest first,
+    `depth` states, the last equal to `before[0]`); `msg_start[j]` the position the message
+    holding token j starts at (negative when it started before this stream).
     """
+    depth, n = len(carried), len(before)
+    ext = np.concatenate([np.asarray(carried[:-1], dtype=np.int64), before])
+    pos = np.arange(n, dtype=np.int64)
+    keys = np.empty((n, depth + 1), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        n = len(indices) - depth
+        keys[:, 0] = _mix(orbit_of[before].astype(np.uint64) + np.uint64(_ORBIT_SALT))
         h = np.zeros(n, dtype=np.uint64)
-        keys = []
         for d in range(1, depth + 1):
-            state = indices[depth - d + 1 : depth - d + 1 + n].astype(np.uint64)
-            h = _mix(h * _GOLDEN + state + np.uint64(d))
-            keys.append(h.copy())
-        return keys
+            back = pos - (d - 1)
+            state = np.where(back >= msg_start, ext[back + depth - 1], archetype)
+            h = _mix(h * np.uint64(_GOLDEN) + state.astype(np.uint64) + np.uint64(d))
+            keys[:, d] = h
+    return keys >> np.uint64(64 - KEY_BITS)
 
 
-def path_key_list(path: list[int]) -> list[int]:
-    """Scalar `path_keys`: the keys of depth 1..len(path) for a path given oldest state first."""
-    mask = (1 << 64) - 1
-    h, keys = 0, []
+def path_keys(path: Sequence[int], orbit: int) -> list[int]:
+    """Scalar `stream_keys` for one position: [orbit key, depth-1 key, ..., depth-len(path) key]."""
+    keys = [_mix_int((orbit + _ORBIT_SALT) & _U64)]
+    h = 0
     for d, state in enumerate(reversed(path), start=1):
-        x = (h * int(_GOLDEN) + state + d) & mask
-        x = ((x ^ (x >> 30)) * int(_M1)) & mask
-        x = ((x ^ (x >> 27)) * int(_M2)) & mask
-        h = x ^ (x >> 31)
+        h = _mix_int((h * _GOLDEN + state + d) & _U64)
         keys.append(h)
-    return keys
+    return [k >> (64 - KEY_BITS) for k in keys]

@@ -1,0 +1,170 @@
+"""Generation (BU ingress): the next token from passive memory, chosen by the physics.
+
+Where candidates come from, in order (the "level" in the trace):
+    0  the path context, deepest first (depth `depth` .. 1): the tokens learned after this path
+    1  the current state's orbit (depth 0)
+    2  the orbits at Hamming distance 2 (the atlas's neighbour orbits), lowest first
+    3  the duality pivot `s ^ FULL`: its one-state path, then its orbit
+    4  the orbit centre (the orbit's representative): its one-state path
+    5  a geometric nudge: up to 6 steps, each the intron that brings theta lowest
+When all are empty the ladder is exhausted and emission halts.
+
+Which candidate: the first, most recent first, that is *admissible* from the current state; if none
+is, the most recent. Admissible (the original specification's predicate): along the token's own
+micro-path from the current state, the global alignment with the token's address (agreeing bits)
+never decreases, no slab ends with less alignment than it started, and the alignment ends strictly
+higher. No counts, weights or random numbers take part. The README gives the measured effect.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import context, physics
+from .address import AddressBook
+from .learn import PathState
+from .memory.store import Memory
+
+NUDGE_STEPS = 6
+LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
+_ADMISSIBLE_CACHE = 1 << 18
+
+
+@dataclass
+class Step:
+    token: int
+    state: int  # atlas index of the state the token was chosen at
+    level: int
+    depth: int  # path depth used (level 0), else 0
+    candidates: int
+
+
+@dataclass
+class Trace:
+    steps: list[Step] = field(default_factory=list)
+    halted: str = ""  # "end", "length", "exhausted"
+
+
+class Generator:
+    def __init__(self, memory: Memory, addresses: AddressBook) -> None:
+        self.memory = memory
+        self.atlas = memory.atlas
+        self.vocab = memory.vocab
+        self.addresses = addresses
+        self.depth = memory.depth
+        self.end_token = memory.stream.end_token
+        self.ontology = self.atlas.ontology
+        self.epistemology = self.atlas.epistemology
+        self.orbit_of = self.atlas.phenomenology
+        self._admissible: dict[tuple[int, int], bool] = {}
+        self._slabs = physics.SLAB_MASKS
+
+    # --- the rule ---------------------------------------------------------------------------
+
+    def admissible(self, state: int, token: int) -> bool:
+        key = (state, token)
+        hit = self._admissible.get(key)
+        if hit is not None:
+            return hit
+        if len(self._admissible) >= _ADMISSIBLE_CACHE:
+            self._admissible.clear()
+        result = self._admissible[key] = self._check(state, token)
+        return result
+
+    def _check(self, state: int, token: int) -> bool:
+        if not self.vocab.has_bytes[token]:
+            return False
+        address = int(self.ontology[self.addresses.of(token)])
+        start = int(self.ontology[state]) ^ address
+        best = start.bit_count()
+        cur = state
+        for intron in self.vocab.introns(token):
+            cur = int(self.epistemology[cur, intron])
+            off = (int(self.ontology[cur]) ^ address).bit_count()
+            if off > best:
+                return False  # alignment fell along the micro-path
+            best = off
+        end = int(self.ontology[cur]) ^ address
+        if end.bit_count() >= start.bit_count():
+            return False  # nothing improved
+        return all((end & m).bit_count() <= (start & m).bit_count() for m in self._slabs)
+
+    def choose(self, state: int, candidates: list[int]) -> int:
+        for token in candidates:
+            if self.admissible(state, token):
+                return token
+        return candidates[0]
+
+    # --- candidates -------------------------------------------------------------------------
+
+    def _lookup(self, key: int) -> list[int]:
+        return self.memory.passive.candidates(key)
+
+    def _single(self, state: int) -> list[int]:
+        """Candidates after a one-state path, then that state's orbit."""
+        keys = context.path_keys((state,), int(self.orbit_of[state]))
+        return self._lookup(keys[1]) or self._lookup(keys[0])
+
+    def propose(self, path: tuple[int, ...]) -> Step | None:
+        state = path[-1]
+        keys = context.path_keys(path, int(self.orbit_of[state]))
+        for d in range(self.depth, 0, -1):
+            if cands := self._lookup(keys[d]):
+                return Step(self.choose(state, cands), state, 0, d, len(cands))
+        if cands := self._lookup(keys[0]):
+            return Step(self.choose(state, cands), state, 1, 0, len(cands))
+        for orbit in self.atlas.neighbour_orbits(state):
+            okeys = context.path_keys((), orbit)
+            if cands := self._lookup(okeys[0]):
+                return Step(self.choose(state, cands), state, 2, 0, len(cands))
+        pivot = int(self.ontology[state]) ^ physics.FULL
+        try:
+            pivot_index = self.atlas.index_of(pivot)
+        except KeyError:
+            pivot_index = -1
+        if pivot_index >= 0 and (cands := self._single(pivot_index)):
+            return Step(self.choose(state, cands), state, 3, 0, len(cands))
+        centre = int(self.orbit_of[state])
+        if cands := self._lookup(context.path_keys((centre,), centre)[1]):
+            return Step(self.choose(state, cands), state, 4, 0, len(cands))
+        cur = state
+        for _ in range(NUDGE_STEPS):
+            nxt = self.epistemology[cur]
+            cur = int(nxt[int(np.argmin(self.atlas.theta[nxt]))])
+            if cands := self._single(cur):
+                return Step(self.choose(state, cands), state, 5, 0, len(cands))
+        return None
+
+    # --- walking ----------------------------------------------------------------------------
+
+    def advance(self, at: PathState, token: int) -> PathState:
+        """The path after emitting `token` (the same walk learning does)."""
+        if token == self.end_token:
+            return PathState.start(self.atlas, self.depth)
+        cur = at.path[-1]
+        for intron in self.vocab.introns(token):
+            cur = int(self.epistemology[cur, intron])
+        return PathState(at.path[1:] + (cur,), False)
+
+    def walk(self, at: PathState, tokens: list[int]) -> PathState:
+        """The path after reading `tokens` (a prompt): one vectorised pass."""
+        if not tokens:
+            return at
+        _, after = self.memory.stream.keys(np.asarray(tokens, dtype=np.int64), at)
+        return after
+
+    def emit(self, at: PathState, max_tokens: int, trace: Trace) -> Iterator[int]:
+        """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""
+        for _ in range(max_tokens):
+            step = self.propose(at.path)
+            if step is None:
+                trace.halted = "exhausted"
+                return
+            trace.steps.append(step)
+            if step.token == self.end_token:
+                trace.halted = "end"
+                return
+            yield step.token
+            at = self.advance(at, step.token)
+        trace.halted = "length"

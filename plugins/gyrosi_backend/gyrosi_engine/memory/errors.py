@@ -1,0 +1,15 @@
+"""Memory errors: each message is one sentence a user can act on."""
+
+from gyrosi_core.errors import GyrosiError
+
+
+class GyroMemoryError(GyrosiError):
+    """Base of memory errors."""
+
+
+class MemoryCorruptError(GyroMemoryError):
+    """A memory file is damaged, from another format version, or not a memory file."""
+
+
+class MemoryBusyError(GyroMemoryError):
+    """Another process holds the memory lock for too long."""

@@ -1,0 +1,175 @@
+"""Passive memory in RAM: (context, token) -> folded mask, as two sorted numpy arrays.
+
+An entry is `ident = key << 18 | token` (58 bits, `ident` array, sorted) and `meta = seq << 1 |
+parity` (`meta` array): `seq` is the stream position of the entry's latest occurrence (recency),
+`parity` how the Monodromic Fold left its mask.
+
+Why a parity bit is the whole mask: folding a token's introns into a mask is the map
+`m -> (m & A) ^ X` (`vocab.Vocab.fold_*`). Starting from 0 it gives X, then X & ~A, then X again:
+a token has two masks, and which one an entry holds is the parity of its occurrences. A mask that
+folds to 0 twice in a row (the zero streak) is deleted; that happens exactly when X == 0, on every
+even occurrence, so such an entry lives only while its parity is odd. `tests/test_memory.py` checks
+this against a literal fold, byte by byte.
+
+Caps: a context keeps its `per_context` most recent tokens (on every merge); with `per_token` set,
+a token keeps its `per_token` most recent entries (a whole-memory pass, at compaction).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+TOKEN_BITS = 18
+TOKEN_MASK = (1 << TOKEN_BITS) - 1
+RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
+MAX_BATCH_RECORDS = 1 << RECORD_BITS
+_R = np.uint64(RECORD_BITS)
+_RMASK = np.uint64((1 << RECORD_BITS) - 1)
+
+
+@dataclass
+class Batch:
+    """Folded entries of one learning batch, sorted by ident, one per (context, token)."""
+
+    ident: npt.NDArray[np.uint64]
+    seq: npt.NDArray[np.uint32]
+    odd: npt.NDArray[np.bool_]  # odd number of occurrences in this batch
+
+
+def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int) -> Batch:
+    """Fold a batch of occurrences: `keys` (n, depth + 1) are the contexts before `tokens` (n).
+
+    Two `np.sort` calls on packed 64-bit words do the grouping (numpy's SIMD sort is four times
+    faster than an argsort here): first by context with the newest record first, then by
+    (context run, token) with the sorted position riding along in the low bits.
+    """
+    n, width = keys.shape
+    total = n * width
+    if total > MAX_BATCH_RECORDS:
+        raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS // width} tokens")
+    if total == 0:
+        return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool))
+    flat = keys.reshape(-1)  # position-major: record r = position * width + depth
+    newest_first = _RMASK - np.arange(total, dtype=np.uint64)
+    v = np.sort((flat << _R) | newest_first)
+    ctx = v >> _R
+    rec = (_RMASK - (v & _RMASK)).astype(np.int64)
+    run = np.zeros(total, dtype=np.uint64)
+    np.cumsum(ctx[1:] != ctx[:-1], out=run[1:])
+    tok = tokens[rec // width].astype(np.uint64)
+    w = np.sort((run << np.uint64(TOKEN_BITS + RECORD_BITS)) | (tok << _R) | np.arange(total, dtype=np.uint64))
+    pair = w >> _R
+    first = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
+    count = np.diff(np.append(first, total))
+    at = (w[first] & _RMASK).astype(np.int64)  # sorted position of each pair's newest record
+    ident = (ctx[at] << np.uint64(TOKEN_BITS)) | tok[at]
+    seq = (seq0 + rec[at] // width).astype(np.uint32)
+    return Batch(ident, seq, (count & 1).astype(bool))
+
+
+class Passive:
+    """The sorted entry arrays, with merge, lookup and caps."""
+
+    def __init__(
+        self,
+        ident: npt.NDArray[np.uint64] | None = None,
+        meta: npt.NDArray[np.uint32] | None = None,
+        *,
+        zero_fold: npt.NDArray[np.bool_],
+        per_context: int = 64,
+    ) -> None:
+        self.ident = ident if ident is not None else np.empty(0, np.uint64)
+        self.meta = meta if meta is not None else np.empty(0, np.uint32)
+        self.zero_fold = zero_fold  # token -> its fold map's X is 0 (zero-streak deletion)
+        self.per_context = per_context
+
+    def __len__(self) -> int:
+        return len(self.ident)
+
+    def merge(self, batch: Batch) -> None:
+        """Fold a batch in: parities add mod 2, recency moves forward, zero streaks delete."""
+        if not len(batch.ident):
+            return
+        tok = (batch.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
+        if not len(self.ident):
+            live = batch.odd | ~self.zero_fold[tok]
+            self.ident = batch.ident[live]
+            self.meta = (batch.seq[live] << np.uint32(1)) | batch.odd[live]
+        else:
+            pos = np.searchsorted(self.ident, batch.ident)
+            hit = pos < len(self.ident)
+            hit[hit] = self.ident[pos[hit]] == batch.ident[hit]
+            at = pos[hit]
+            parity = (self.meta[at] & 1).astype(bool) ^ batch.odd[hit]
+            self.meta[at] = (batch.seq[hit] << np.uint32(1)) | parity
+            dead = at[~parity & self.zero_fold[tok[hit]]]
+            new = ~hit & (batch.odd | ~self.zero_fold[tok])
+            meta_new = (batch.seq[new] << np.uint32(1)) | batch.odd[new]
+            ident, meta = self.ident, self.meta
+            if len(dead):
+                ident, meta = np.delete(ident, dead), np.delete(meta, dead)
+                pos = np.searchsorted(ident, batch.ident)
+            self.ident = np.insert(ident, pos[new], batch.ident[new])
+            self.meta = np.insert(meta, pos[new], meta_new)
+        ctx = batch.ident >> np.uint64(TOKEN_BITS)  # sorted, so unique by neighbours
+        self._cap_contexts(ctx[np.concatenate([[True], ctx[1:] != ctx[:-1]])])
+
+    def _cap_contexts(self, contexts: npt.NDArray[np.uint64]) -> None:
+        """Keep the `per_context` most recent tokens of each given context."""
+        if len(contexts) * 8 > len(self.ident):  # most contexts touched: one linear pass
+            ctx = self.ident >> np.uint64(TOKEN_BITS)
+            lo = np.flatnonzero(np.concatenate([[True], ctx[1:] != ctx[:-1]]))
+            hi = np.append(lo[1:], len(ctx))
+        else:
+            lo, hi = self.spans(contexts)
+        over = (hi - lo) > self.per_context
+        if not over.any():
+            return
+        lo, hi = lo[over], hi[over]
+        sizes = hi - lo
+        rows = np.repeat(lo - np.cumsum(np.append(0, sizes[:-1])), sizes) + np.arange(sizes.sum())
+        segment = np.repeat(np.arange(len(lo)), sizes)
+        order = np.lexsort((-(self.meta[rows] >> np.uint32(1)).astype(np.int64), segment))
+        rank = np.empty(len(rows), dtype=np.int64)
+        rank[order] = np.arange(len(rows)) - np.repeat(np.cumsum(np.append(0, sizes[:-1])), sizes)
+        drop = rows[rank >= self.per_context]
+        self.ident, self.meta = np.delete(self.ident, drop), np.delete(self.meta, drop)
+
+    def spans(self, contexts: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        base = contexts << np.uint64(TOKEN_BITS)
+        lo = np.searchsorted(self.ident, base)
+        hi = np.searchsorted(self.ident, base + np.uint64(1 << TOKEN_BITS))
+        return lo.astype(np.int64), hi.astype(np.int64)
+
+    def candidates(self, context: int) -> list[int]:
+        """The tokens stored at a context, most recent first."""
+        base = context << TOKEN_BITS
+        lo = int(np.searchsorted(self.ident, base))
+        hi = int(np.searchsorted(self.ident, base + (1 << TOKEN_BITS)))
+        if lo == hi:
+            return []
+        seqs = self.meta[lo:hi] >> np.uint32(1)
+        toks = self.ident[lo:hi] & np.uint64(TOKEN_MASK)
+        return toks[np.argsort(-seqs.astype(np.int64), kind="stable")].tolist()
+
+    def contexts(self) -> int:
+        if not len(self.ident):
+            return 0
+        ctx = self.ident >> np.uint64(TOKEN_BITS)
+        return int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
+
+    def cap_tokens(self, per_token: int) -> None:
+        """Keep each token's `per_token` most recent entries (whole-memory pass, at compaction)."""
+        if per_token <= 0 or not len(self.ident):
+            return
+        tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.int64)
+        seq = (self.meta >> np.uint32(1)).astype(np.int64)
+        order = np.lexsort((-seq, tok))
+        sorted_tok = tok[order]
+        starts = np.flatnonzero(np.concatenate([[True], sorted_tok[1:] != sorted_tok[:-1]]))
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
+        keep = np.ones(len(order), dtype=bool)
+        keep[order[rank >= per_token]] = False
+        self.ident, self.meta = self.ident[keep], self.meta[keep]
+

@@ -1,0 +1,309 @@
+"""`Memory`: passive memory on disk (`GYROSI_HOME/memory/`), shared safely between processes.
+
+Every write happens under `memory.lock` (filelock), one batch at a time: the writer first catches
+up with what other processes appended to the journal, then folds its batch in RAM, appends it to
+the journal and fsyncs. Two learners therefore interleave batch by batch and both are kept; the
+entries' recency follows the journal's order, which every process replays identically.
+"""
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from filelock import FileLock, Timeout
+
+from ..atlas import Atlas
+from ..context import KEY_BITS
+from ..learn import PathState, Stream
+from ..vocab import Vocab
+from . import files
+from .errors import MemoryBusyError, MemoryCorruptError
+from .passive import Passive, group
+
+SNAPSHOT = "passive.gsm"
+JOURNAL = "journal.gsj"
+LOCK = "memory.lock"
+LOCK_WAIT_S = 600.0
+#: Tokens per committed batch: what a `kill -9` can lose at most.
+BATCH_TOKENS = 1 << 16
+
+
+@dataclass
+class MemoryStats:
+    entries: int
+    contexts: int
+    tokens_learned: int
+    depth: int
+    per_context: int
+    per_token: int
+    snapshot_bytes: int
+    journal_bytes: int
+    journal_batches: int
+
+    @property
+    def bytes_per_entry(self) -> float:
+        return (self.snapshot_bytes - files.SNAP_HEAD.size) / self.entries if self.entries else 0.0
+
+
+class Memory:
+    """Passive memory of one home, kept current with the files on every write."""
+
+    def __init__(
+        self, root: Path, vocab: Vocab, atlas: Atlas, *, depth: int, per_context: int,
+        per_token: int = 0, end_token: int,
+    ) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.vocab, self.atlas, self.depth = vocab, atlas, depth
+        self.per_token = per_token
+        self.stream = Stream(vocab, atlas, depth, end_token)
+        self.passive = Passive(zero_fold=vocab.fold_flip == 0, per_context=per_context)
+        self.lock = FileLock(str(root / LOCK))
+        self.generation = -1  # nothing loaded yet
+        self.offset = 0
+        self.tokens_learned = 0
+        self.next_seq = 0
+        self.batches_replayed = 0
+        with self._locked("open"):
+            pass
+
+    # --- files ------------------------------------------------------------------------------
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.root / SNAPSHOT
+
+    @property
+    def journal_path(self) -> Path:
+        return self.root / JOURNAL
+
+    def _locked(self, doing: str, on_wait: Callable[[], None] | None = None) -> Any:
+        memory = self
+
+        class _Held:
+            def __enter__(self) -> None:
+                try:
+                    memory.lock.acquire(timeout=0.5)
+                except Timeout:
+                    if on_wait:
+                        on_wait()
+                    try:
+                        memory.lock.acquire(timeout=LOCK_WAIT_S)
+                    except Timeout:
+                        raise MemoryBusyError(
+                            f"Could not {doing} the memory in {memory.root}: another GyroSI "
+                            f"process has held {LOCK} for {LOCK_WAIT_S:.0f} s."
+                        ) from None
+                try:
+                    memory._catch_up()
+                except BaseException:
+                    memory.lock.release()
+                    raise
+
+            def __exit__(self, *exc: object) -> None:
+                memory.lock.release()
+
+        return _Held()
+
+    def _catch_up(self) -> None:
+        """Bring RAM up to date with the files (the lock is held)."""
+        generation = self._snapshot_generation()
+        if generation != self.generation:
+            self._reload()
+            return
+        if self.journal_path.exists() and self.journal_path.stat().st_size > self.offset:
+            read = files.read_journal(self.journal_path, self.depth, self.offset)
+            if read.generation != self.generation:
+                self._reload()
+                return
+            self._replay(read)
+
+    def _snapshot_generation(self) -> int:
+        try:
+            with open(self.snapshot_path, "rb") as f:
+                head = f.read(files.SNAP_HEAD.size)
+        except FileNotFoundError:
+            return 0
+        if len(head) < files.SNAP_HEAD.size or head[:8] != files.SNAP_MAGIC:
+            return -2  # forces a reload, which reports the damage
+        return int(files.SNAP_HEAD.unpack(head)[5])
+
+    def _reload(self) -> None:
+        if self.snapshot_path.exists():
+            snap = files.read_snapshot(self.snapshot_path)
+            if snap.depth != self.depth or snap.key_bits != KEY_BITS:
+                raise MemoryCorruptError(
+                    f"The memory in {self.root} was learned with context depth {snap.depth}; this "
+                    f"configuration uses depth {self.depth}. Set `backends.gyrosi.depth` back to "
+                    f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
+                )
+            self.passive.ident, self.passive.meta = snap.ident, snap.meta
+            self.generation, self.tokens_learned, self.next_seq = (
+                snap.generation, snap.tokens_learned, snap.next_seq)
+        else:
+            self.passive.ident = np.empty(0, np.uint64)
+            self.passive.meta = np.empty(0, np.uint32)
+            self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
+        self.offset, self.batches_replayed = 0, 0
+        if self.journal_path.exists():
+            read = files.read_journal(self.journal_path, self.depth)
+            if read.generation > self.generation:
+                raise MemoryCorruptError(
+                    f"The memory journal {self.journal_path} is newer than its snapshot "
+                    f"{self.snapshot_path} (the snapshot was replaced or lost); restore both "
+                    f"files, or start again with `gyrosi memory reset --yes`."
+                )
+            if read.generation == self.generation:
+                self._replay(read)
+            # an older journal was folded into the snapshot by a compaction that crashed before
+            # replacing it: ignored here, replaced by the next write
+
+    def _replay(self, read: files.JournalRead) -> None:
+        for batch in read.batches:
+            self._fold(batch.tokens, PathState(batch.path, batch.fresh))
+        self.offset = read.end
+        self.batches_replayed += len(read.batches)
+
+    # --- learning ---------------------------------------------------------------------------
+
+    def _fold(self, tokens: npt.NDArray[np.int64], at: PathState) -> PathState:
+        keys, after = self.stream.keys(tokens, at)
+        self.passive.merge(group(keys, tokens, self.next_seq))
+        self.next_seq += len(tokens)
+        self.tokens_learned += int(np.count_nonzero(tokens != self.stream.end_token))
+        return after
+
+    def learn(self, tokens: npt.NDArray[np.int64], at: PathState, *,
+              on_wait: Callable[[], None] | None = None) -> PathState:
+        """Fold one batch in and commit it to the journal; returns the path after it."""
+        with self._locked("write to", on_wait):
+            after = self._fold(tokens, at)
+            self._append(files.JournalBatch(tokens, at.fresh, at.path))
+        return after
+
+    def learn_stream(
+        self, pieces: Iterable[npt.NDArray[np.int64]], at: PathState | None = None, *,
+        on_wait: Callable[[], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> PathState:
+        """Learn token arrays in order, committing every `BATCH_TOKENS` tokens."""
+        at = at or PathState.start(self.atlas, self.depth)
+        pending: list[npt.NDArray[np.int64]] = []
+        size = 0
+        for piece in pieces:
+            pending.append(piece)
+            size += len(piece)
+            if size >= BATCH_TOKENS:
+                at = self.learn(np.concatenate(pending), at, on_wait=on_wait)
+                if on_batch:
+                    on_batch(size)
+                pending, size = [], 0
+        if size:
+            at = self.learn(np.concatenate(pending), at, on_wait=on_wait)
+            if on_batch:
+                on_batch(size)
+        return at
+
+    def _append(self, batch: files.JournalBatch) -> None:
+        path = self.journal_path
+        if files.journal_generation(path) != self.generation:
+            files.write_journal(path, self.depth, self.generation)
+            self.offset = files.JOURNAL_HEAD.size + 4
+        with open(path, "r+b") as f:
+            f.truncate(self.offset)  # a torn batch left by a crashed writer goes
+            f.seek(self.offset)
+            f.write(files.encode_batch(batch))
+            f.flush()
+            os.fsync(f.fileno())
+            self.offset = f.tell()
+        self.batches_replayed += 1
+
+    # --- maintenance ------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot (atomic), then start an empty journal."""
+        with self._locked("compact"):
+            self.passive.cap_tokens(self.per_token)
+            self._write_snapshot(self.snapshot_path, self.generation + 1)
+            self.generation += 1
+            files.write_journal(self.journal_path, self.depth, self.generation)
+            self.offset = files.JOURNAL_HEAD.size + 4
+            self.batches_replayed = 0
+
+    def _write_snapshot(self, path: Path, generation: int) -> None:
+        files.write_snapshot(path, files.Snapshot(
+            self.depth, KEY_BITS, generation, self.tokens_learned, self.next_seq,
+            self.passive.ident, self.passive.meta))
+
+    def export(self, path: Path) -> MemoryStats:
+        with self._locked("export"):
+            self._write_snapshot(path, 0)
+        return self.stats()
+
+    def import_(self, path: Path) -> int:
+        """Fold an exported memory in, as if learned now (its recency order kept); returns the
+        number of entries read."""
+        snap = files.read_snapshot(path, what="memory export")
+        if snap.depth != self.depth or snap.key_bits != KEY_BITS:
+            raise MemoryCorruptError(
+                f"{path} was exported from a memory with context depth {snap.depth}; this one "
+                f"uses depth {self.depth}, so its contexts cannot be matched."
+            )
+        with self._locked("import into"):
+            from .passive import Batch
+
+            seq = (snap.meta >> np.uint32(1)).astype(np.int64)
+            order = np.argsort(seq, kind="stable")
+            rank = np.empty(len(seq), dtype=np.int64)
+            rank[order] = np.arange(len(seq))
+            self.passive.merge(Batch(snap.ident, (self.next_seq + rank).astype(np.uint32),
+                                     (snap.meta & 1).astype(bool)))
+            self.next_seq += len(seq)
+            self.tokens_learned += snap.tokens_learned
+            self._write_snapshot(self.snapshot_path, self.generation + 1)
+            self.generation += 1
+            files.write_journal(self.journal_path, self.depth, self.generation)
+            self.offset = files.JOURNAL_HEAD.size + 4
+        return len(seq)
+
+    def reset(self) -> None:
+        with self._locked("reset"):
+            self.passive.ident = np.empty(0, np.uint64)
+            self.passive.meta = np.empty(0, np.uint32)
+            self.tokens_learned = self.next_seq = 0
+            self._write_snapshot(self.snapshot_path, self.generation + 1)
+            self.generation += 1
+            files.write_journal(self.journal_path, self.depth, self.generation)
+            self.offset = files.JOURNAL_HEAD.size + 4
+
+    def refresh(self) -> None:
+        """Pick up what other processes learned since (cheap when nothing changed)."""
+        with self._locked("read"):
+            pass
+
+    def stats(self) -> MemoryStats:
+        def size(p: Path) -> int:
+            return p.stat().st_size if p.exists() else 0
+
+        return MemoryStats(
+            entries=len(self.passive), contexts=self.passive.contexts(),
+            tokens_learned=self.tokens_learned, depth=self.depth,
+            per_context=self.passive.per_context, per_token=self.per_token,
+            snapshot_bytes=size(self.snapshot_path), journal_bytes=size(self.journal_path),
+            journal_batches=self.batches_replayed,
+        )
+
+
+def wait_message(root: Path) -> Callable[[], None]:
+    def say() -> None:
+        import sys
+
+        print(f"Waiting for another GyroSI process that is writing to {root} …", file=sys.stderr)
+        time.sleep(0)
+
+    return say
