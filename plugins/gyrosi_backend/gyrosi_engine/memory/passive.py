@@ -144,9 +144,10 @@ class Passive:
 
     def candidates(self, context: int) -> list[int]:
         """The tokens stored at a context, most recent first."""
-        base = context << TOKEN_BITS
-        lo = int(np.searchsorted(self.ident, base))
-        hi = int(np.searchsorted(self.ident, base + (1 << TOKEN_BITS)))
+        # numpy scalars: a Python int would make searchsorted convert the whole array first
+        base = np.uint64(context << TOKEN_BITS)
+        lo = int(self.ident.searchsorted(base))
+        hi = int(self.ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
         if lo == hi:
             return []
         seqs = self.meta[lo:hi] >> np.uint32(1)

@@ -1,0 +1,99 @@
+"""`Engine`: the atlas, the vocabulary, memory and the generator of one home, opened together.
+
+The backend, `gyrosi learn`, `gyrosi memory` and the benchmarks all start here, so they agree on
+where memory lives and how text becomes tokens.
+"""
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from gyrosi_core.home import gyrosi_home
+
+from .address import AddressBook
+from .atlas import AtlasPaths, Reporter, ensure_atlas
+from .generate import Generator
+from .learn import PathState, chunks
+from .memory.store import Memory
+from .settings import GyroConfig
+from .vocab import vocab
+
+END = "<|end|>"
+
+
+class Engine:
+    def __init__(
+        self, settings: GyroConfig | None = None, *, home: Path | None = None,
+        report: Reporter | None = None,
+    ) -> None:
+        self.settings = settings or GyroConfig()
+        self.home = home or gyrosi_home()
+        self.atlas = ensure_atlas(AtlasPaths(self.home), report)
+        self.vocab = vocab()
+        self.end_token = self.vocab.encoding.encode_single_token(END)
+        root = self.home / "memory"
+        self.memory = Memory(
+            root, self.vocab, self.atlas, depth=self.settings.depth,
+            per_context=self.settings.per_context, per_token=self.settings.per_token,
+            end_token=self.end_token,
+        )
+        self.addresses = AddressBook(self.atlas, self.vocab, root / "addresses.npy")
+        self.generator = Generator(self.memory, self.addresses)
+        self.lock = threading.RLock()  # one writer of RAM state per process
+
+    def start(self) -> PathState:
+        return PathState.start(self.atlas, self.settings.depth)
+
+    def encode(self, text: str) -> list[int]:
+        return self.vocab.encoding.encode_ordinary(text)
+
+    def message_pieces(self, texts: Iterable[str]) -> Iterator[npt.NDArray[np.int64]]:
+        """Token arrays of messages (one per text, each closed by `<|end|>`), tokenising the next
+        chunk in a worker thread while the caller folds this one (tiktoken releases the GIL)."""
+        end = np.asarray([self.end_token], dtype=np.int64)
+
+        def pieces() -> Iterator[tuple[str, bool]]:
+            for text in texts:
+                for piece in chunks(text):
+                    yield piece, False
+                yield "", True
+
+        def encode(item: tuple[str, bool]) -> npt.NDArray[np.int64]:
+            text, is_end = item
+            if is_end:
+                return end
+            return np.asarray(self.vocab.encoding.encode_ordinary(text), dtype=np.int64)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="gyrosi-tokenise") as pool:
+            ahead = None
+            for item in pieces():
+                future = pool.submit(encode, item)
+                if ahead is not None:
+                    yield ahead.result()
+                ahead = future
+            if ahead is not None:
+                yield ahead.result()
+
+    def learn_texts(
+        self, texts: Iterable[str], *, on_batch: Callable[[int], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        """Learn each text as one message, ending in a learned `<|end|>`."""
+        with self.lock:
+            self.memory.learn_stream(self.message_pieces(texts), on_batch=on_batch,
+                                     on_wait=on_wait)
+
+    def learn_prompts(self, messages: Iterable[list[int]]) -> None:
+        """Learn conversation messages, each from a fresh path but with no `<|end|>`: what
+        follows a user's message is the answer, not the end of what there is to say."""
+        with self.lock:
+            for tokens in messages:
+                if tokens:
+                    self.memory.learn(np.asarray(tokens, dtype=np.int64), self.start())
+
+    def close(self) -> None:
+        self.addresses.save()

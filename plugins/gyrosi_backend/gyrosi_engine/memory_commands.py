@@ -1,0 +1,243 @@
+"""`gyrosi learn PATH... | -` and `gyrosi memory stats | export | import | reset`."""
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from gyrosi_core.config import validate_section
+from gyrosi_core.errors import GyrosiError
+from gyrosi_core.frontend import resolve_config
+
+from .settings import GyroConfig
+
+BINARY_SNIFF = 8192
+CONFIG_OPTION = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False),
+    help="Config file (default: $GYROSI_CONFIG, then the built-in defaults).",
+)
+
+
+def _settings(config_file: str | None) -> GyroConfig:
+    config = resolve_config(config_file, {})
+    return validate_section(GyroConfig, config.backend_section("gyrosi"), "backends.gyrosi")
+
+
+def _engine(config_file: str | None, *, starter: bool = True):  # noqa: ANN202 - lazy import
+    from .backend import learn_starter, starter_done
+    from .engine import Engine
+
+    settings = _settings(config_file)
+    engine = Engine(settings)
+    if (starter and settings.starter and engine.memory.tokens_learned == 0
+            and not starter_done(engine)):
+        learn_starter(engine)
+    return engine
+
+
+@dataclass
+class Inputs:
+    """What `gyrosi learn` found, read and skipped."""
+
+    files: list[Path] = field(default_factory=list)
+    stdin: bool = False
+    binary: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    invalid_utf8: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    learned: int = 0  # messages learned
+    bytes: int = 0
+
+
+def _collect(paths: tuple[str, ...]) -> Inputs:
+    found = Inputs()
+    for raw in paths:
+        if raw == "-":
+            found.stdin = True
+            continue
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found.files.extend(sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            ))
+        elif path.is_file():
+            found.files.append(path)
+        elif path.exists():
+            raise GyrosiError(f"{raw} is neither a file nor a folder; nothing was learned.")
+        else:
+            raise GyrosiError(f"{raw} does not exist; nothing was learned.")
+    return found
+
+
+def _decode(name: str, data: bytes, found: Inputs) -> str | None:
+    if not data.strip():
+        found.empty.append(name)
+        return None
+    if b"\x00" in data[:BINARY_SNIFF]:
+        found.binary.append(name)
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        found.invalid_utf8.append(name)
+        return data.decode("utf-8", errors="replace")
+
+
+def _texts(found: Inputs, progress: Progress, task: int) -> Iterator[str]:
+    sources: list[tuple[str, Path | None]] = [(str(p), p) for p in found.files]
+    if found.stdin:
+        sources.append(("<stdin>", None))
+    for name, path in sources:
+        try:
+            data = sys.stdin.buffer.read() if path is None else path.read_bytes()
+        except OSError as exc:
+            found.unreadable.append(f"{name} ({exc.strerror})")
+            continue
+        text = _decode(name, data, found)
+        progress.update(task, description=Path(name).name[:28])
+        if text is not None:
+            found.learned += 1
+            found.bytes += len(data)
+            yield text
+        progress.advance(task, len(data))
+
+
+def _skipped(found: Inputs) -> list[str]:
+    lines = []
+    for label, names in (("binary, skipped", found.binary), ("empty, skipped", found.empty),
+                         ("unreadable, skipped", found.unreadable),
+                         ("not valid UTF-8, learned with U+FFFD for bad bytes", found.invalid_utf8)):
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            lines.append(f"{len(names)} {label}: {shown}")
+    return lines
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.argument("paths", nargs=-1, required=True)
+    @CONFIG_OPTION
+    def learn(paths: tuple[str, ...], config_file: str | None) -> None:
+        """Learn files, folders (recursively; text files only) or standard input ('-')."""
+        found = _collect(paths)
+        engine = _engine(config_file)
+        memory = engine.memory
+        before_entries, before_tokens = len(memory.passive), memory.tokens_learned
+        total = sum(p.stat().st_size for p in found.files)
+        started = time.perf_counter()
+        console = Console(stderr=True)
+        columns = [TextColumn("{task.description:<28}"), BarColumn(),
+                   TextColumn("{task.completed:>,.0f}/{task.total:,.0f} B" if total else "{task.completed:,.0f} B"),
+                   TextColumn("{task.fields[tokens]:,} tokens"), TransferSpeedColumn(),
+                   TimeRemainingColumn()]
+        interrupted = False
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("learning", total=total or None, tokens=0)
+
+            def on_batch(tokens: int) -> None:
+                progress.update(task, tokens=progress.tasks[0].fields["tokens"] + tokens)
+
+            def on_wait() -> None:
+                progress.console.print("Waiting for another GyroSI process writing to "
+                                       f"{memory.root} …")
+
+            try:
+                engine.learn_texts(_texts(found, progress, task), on_batch=on_batch,
+                                   on_wait=on_wait)
+            except KeyboardInterrupt:
+                interrupted = True
+        memory.compact()
+        engine.close()
+        elapsed = time.perf_counter() - started
+        stats = memory.stats()
+        if found.stdin and not found.learned and not found.files:
+            click.echo("Standard input was empty: nothing to learn.")
+        learned = stats.tokens_learned - before_tokens
+        click.echo(
+            f"Learned {learned:,} tokens from {found.learned:,} "
+            f"{'message' if found.learned == 1 else 'messages'} ({found.bytes / 1e6:,.2f} MB in "
+            f"{elapsed:.2f} s, {found.bytes / 1e6 / max(elapsed, 1e-9):,.2f} MB/s); "
+            f"{stats.entries - before_entries:+,} entries, memory now {stats.entries:,} entries, "
+            f"{stats.snapshot_bytes / 2**20:,.2f} MiB."
+        )
+        for line in _skipped(found):
+            click.echo(line)
+        if interrupted:
+            click.echo("Interrupted: every committed batch is kept; learn again to go on.")
+            sys.exit(130)
+
+    @cli.group()
+    def memory() -> None:
+        """GyroSI passive memory: statistics, export, import and reset."""
+
+    @memory.command()
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @CONFIG_OPTION
+    def stats(as_json: bool, config_file: str | None) -> None:
+        """Entries, contexts, learned tokens and bytes on disk."""
+        engine = _engine(config_file, starter=False)
+        s = engine.memory.stats()
+        data = asdict(s) | {"bytes_per_entry": round(s.bytes_per_entry, 2),
+                            "path": str(engine.memory.root)}
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        table = Table(show_header=False, box=None)
+        table.add_row("location", data["path"])
+        table.add_row("entries", f"{s.entries:,} in {s.contexts:,} contexts")
+        table.add_row("tokens learned", f"{s.tokens_learned:,}")
+        table.add_row("on disk", f"{(s.snapshot_bytes + s.journal_bytes) / 2**20:,.2f} MiB "
+                                 f"(snapshot {s.snapshot_bytes:,} B, journal {s.journal_bytes:,} B)")
+        table.add_row("bytes per entry", f"{s.bytes_per_entry:.1f}")
+        table.add_row("context depth", str(s.depth))
+        table.add_row("caps", f"{s.per_context} per context, "
+                              f"{s.per_token or 'no cap'} per token")
+        Console().print(table)
+
+    @memory.command("export")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @CONFIG_OPTION
+    def export_cmd(file: str, config_file: str | None) -> None:
+        """Write the whole memory to FILE (portable, versioned, checksummed)."""
+        engine = _engine(config_file, starter=False)
+        target = Path(file)
+        if target.exists() and target.resolve() == engine.memory.snapshot_path.resolve():
+            raise GyrosiError(f"{file} is the memory's own snapshot; export to another file.")
+        s = engine.memory.export(target)
+        click.echo(f"Exported {s.entries:,} entries to {file} ({target.stat().st_size:,} B).")
+
+    @memory.command("import")
+    @click.argument("file", type=click.Path(dir_okay=False, exists=True))
+    @CONFIG_OPTION
+    def import_cmd(file: str, config_file: str | None) -> None:
+        """Fold an exported memory into this one (its entries count as learned now)."""
+        engine = _engine(config_file, starter=False)
+        read = engine.memory.import_(Path(file))
+        click.echo(f"Imported {read:,} entries from {file}; memory now "
+                   f"{len(engine.memory.passive):,} entries.")
+
+    @memory.command()
+    @click.option("--yes", is_flag=True, help="Really forget everything learned.")
+    @CONFIG_OPTION
+    def reset(yes: bool, config_file: str | None) -> None:
+        """Forget everything learned (the starter corpus is learned again on next use)."""
+        if not yes:
+            raise GyrosiError("`gyrosi memory reset` forgets everything learned; add --yes to do it.")
+        engine = _engine(config_file, starter=False)
+        engine.memory.reset()
+        (engine.memory.root / "starter.done").unlink(missing_ok=True)
+        click.echo(f"Memory in {engine.memory.root} is now empty.")
