@@ -1,0 +1,140 @@
+"""The `gyrosi` backend: the core's conformance suite, the Harmony surface, sessions, learning."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai_harmony import Message, Role
+
+from gyrosi_core.config import Config, CoreConfig
+from gyrosi_core.testing import BackendConformance
+from gyrosi_core.turn import TurnEngine
+from gyrosi_engine.backend import GyroBackend
+from gyrosi_engine.engine import Engine
+from gyrosi_engine.settings import GyroConfig
+
+LEARNED = ("Marmalade engines hum softly beneath the violet harbour while seven clockwork herons "
+           "count the lanterns one by one until the tide forgets its name.")
+
+
+def engine_home(root: Path, built_home: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "atlas").exists():
+        (root / "atlas").symlink_to(built_home / "atlas")
+    return root
+
+
+@pytest.fixture(scope="module")
+def shared_engine(tmp_path_factory: pytest.TempPathFactory, built_home: Path) -> Engine:
+    from gyrosi_engine.backend import learn_starter
+
+    home = engine_home(tmp_path_factory.mktemp("gyro-backend"), built_home)
+    engine = Engine(GyroConfig(), home=home)
+    learn_starter(engine)
+    engine.learn_texts([LEARNED])
+    return engine
+
+
+class TestConformance(BackendConformance):
+    @pytest.fixture(autouse=True)
+    def _engine(self, shared_engine: Engine) -> None:
+        self.shared = shared_engine
+
+    def make_backend(self, encoding: Any) -> Any:
+        return GyroBackend({"learn_from_users": False}, encoding, engine=self.shared)
+
+
+def turn(backend: GyroBackend, encoding: Any, text: str, conv: Any = None,
+         max_tokens: int = 400) -> tuple[Any, list[Any]]:
+    engine = TurnEngine(backend, encoding, config=Config(core=CoreConfig(max_tokens=max_tokens)))
+    conv = conv or engine.new_conversation()
+    events = list(engine.user_turn(conv, text))
+    return conv, events
+
+
+def messages(conv: Any) -> list[Message]:
+    return [m for m in conv.messages if m.author.role == Role.ASSISTANT]
+
+
+def test_answers_in_harmony_with_a_physics_trace(shared_engine: Engine, harmony_encoding: Any) -> None:
+    backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
+    conv, _ = turn(backend, harmony_encoding, "Marmalade engines hum softly beneath the violet")
+    analysis, final = messages(conv)[-2:]
+    assert analysis.channel == "analysis" and final.channel == "final"
+    trace = analysis.content[0].text
+    for word in ("state 0x", "orbit", "theta", "context depth used", "ladder", "candidates"):
+        assert word in trace
+    assert final.content[0].text.startswith(" harbour while seven clockwork herons count")
+
+
+def test_prompt_tokens_end_in_return(shared_engine: Engine, harmony_encoding: Any) -> None:
+    backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
+    engine = TurnEngine(backend, harmony_encoding)
+    conv = engine.new_conversation()
+    conv.messages.append(Message.from_role_and_content(Role.USER, "The cat"))
+    prompt = engine.render(conv)
+    out = list(backend.generate(prompt, stop_tokens=engine.stop_tokens, max_tokens=500))
+    assert out[-1] == harmony_encoding.encode("<|return|>", allowed_special="all")[0]
+
+
+def test_sessions_read_only_new_tokens(shared_engine: Engine, harmony_encoding: Any,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
+    seen: list[int] = []
+    original = backend._user_messages
+
+    def spy(tokens: Any, start: int) -> Any:
+        seen.append(start)
+        return original(tokens, start)
+
+    monkeypatch.setattr(backend, "_user_messages", spy)
+    engine = TurnEngine(backend, harmony_encoding, config=Config(core=CoreConfig(max_tokens=60)))
+    conv = engine.new_conversation()
+    list(engine.user_turn(conv, "The cat sat"))
+    list(engine.user_turn(conv, "Marmalade engines hum softly beneath the violet"))
+    assert seen[0] == 0 and seen[1] > 0  # the second turn starts where the first prompt ended
+    assert messages(conv)[-1].content[0].text.startswith(" harbour while seven")
+
+
+def test_learns_user_messages_when_asked(tmp_path: Path, built_home: Path,
+                                          harmony_encoding: Any) -> None:
+    home = engine_home(tmp_path / "home", built_home)
+    engine = Engine(GyroConfig(starter=False), home=home)
+    quiet = GyroBackend({"starter": False, "learn_from_users": False}, harmony_encoding,
+                        engine=engine)
+    turn(quiet, harmony_encoding, "Zebras wearing velvet hats dance the quadrille at noon")
+    assert engine.memory.tokens_learned == 0
+    learning = GyroBackend({"starter": False, "cli": True}, harmony_encoding, engine=engine)
+    turn(learning, harmony_encoding, "Zebras wearing velvet hats dance the quadrille at noon")
+    assert engine.memory.tokens_learned > 0
+    conv, _ = turn(quiet, harmony_encoding, "Zebras wearing velvet hats dance the")
+    assert messages(conv)[-1].content[0].text.startswith(" quadrille at noon")
+
+
+def test_empty_memory_says_so(tmp_path: Path, built_home: Path, harmony_encoding: Any) -> None:
+    home = engine_home(tmp_path / "home", built_home)
+    engine = Engine(GyroConfig(starter=False), home=home)
+    backend = GyroBackend({"starter": False}, harmony_encoding, engine=engine)
+    conv, events = turn(backend, harmony_encoding, "Hello?")
+    assert "nothing I have learned" in messages(conv)[-1].content[0].text
+    assert "halted on the recovery ladder ran out" in messages(conv)[-2].content[0].text
+
+
+def test_generate_cli_continues_learned_text_deterministically(cli: Any, tmp_path: Path,
+                                                               built_home: Path) -> None:
+    home = engine_home(tmp_path / "home", built_home)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"backends": {"gyrosi": {"starter": False}}}))
+    text = tmp_path / "story.txt"
+    text.write_text(LEARNED + "\n")
+    learned = cli.run(home, "learn", str(text), "--config", str(config))
+    assert learned.returncode == 0, learned.stderr
+    assert "Learned" in learned.stdout
+    answers = [cli.run(home, "generate", "--backend", "gyrosi", "--no-learn", "--config",
+                       str(config), "Marmalade engines hum softly beneath the violet harbour")
+               for _ in range(2)]
+    for answer in answers:
+        assert answer.returncode == 0, answer.stderr
+        assert answer.stdout.startswith(" while seven clockwork herons count the lanterns")
+    assert answers[0].stdout == answers[1].stdout

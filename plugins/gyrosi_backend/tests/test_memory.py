@@ -1,0 +1,185 @@
+"""Passive memory and learning against literal, byte-by-byte references."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gyrosi_engine import context, physics
+from gyrosi_engine.atlas import Atlas
+from gyrosi_engine.learn import PathState, Stream
+from gyrosi_engine.memory.passive import TOKEN_BITS, Passive, group
+from gyrosi_engine.memory.store import Memory
+from gyrosi_engine.vocab import Vocab, vocab
+
+TEXTS = [
+    "The cat sat on the mat. The cat sat on the hat. The dog sat on the mat!",
+    "Folding is not commutative: fold(a, b) differs from fold(b, a) in general.",
+    "The cat sat on the mat. " * 5 + "aaaa bbbb aaaa bbbb",
+    "",
+    "\u00e9t\u00e9 \u2014 \u4e2d\u6587 \U0001F600 emoji and accents",
+]
+
+
+@pytest.fixture(scope="module")
+def voc() -> Vocab:
+    return vocab()
+
+
+def end_token(voc: Vocab) -> int:
+    return voc.encoding.encode_single_token("<|end|>")
+
+
+def stream_tokens(voc: Vocab, texts: list[str]) -> np.ndarray:
+    end = end_token(voc)
+    out: list[int] = []
+    for text in texts:
+        out += voc.encoding.encode_ordinary(text) + [end]
+    return np.asarray(out, dtype=np.int64)
+
+
+def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
+    """Learning as the specification words it: walk each byte, fold each intron, count zeros."""
+    end = end_token(voc)
+    arch = atlas.archetype_index
+    path = [arch] * depth
+    masks: dict[tuple[int, int], int] = {}
+    streak: dict[tuple[int, int], int] = {}
+    seen: dict[tuple[int, int], int] = {}
+    for seq, tok in enumerate(tokens.tolist()):
+        keys = context.path_keys(tuple(path), int(atlas.phenomenology[path[-1]]))
+        for key in keys:
+            entry = (key, tok)
+            mask = masks.get(entry, 0)
+            for intron in voc.introns(tok):
+                mask = physics.fold(mask, intron)
+            zeros = streak.get(entry, 0) + 1 if mask == 0 else 0
+            if zeros >= 2:
+                masks.pop(entry, None)
+                streak.pop(entry, None)
+                seen.pop(entry, None)
+                continue
+            masks[entry], streak[entry], seen[entry] = mask, zeros, seq
+        if tok == end:
+            path = [arch] * depth
+        else:
+            state = path[-1]
+            for intron in voc.introns(tok):
+                state = atlas.next_index(state, intron)
+            path = path[1:] + [state]
+    return masks, seen
+
+
+def as_dict(voc: Vocab, passive: Passive):
+    tok = (passive.ident & np.uint64((1 << TOKEN_BITS) - 1)).astype(np.int64)
+    ctx = passive.ident >> np.uint64(TOKEN_BITS)
+    seq = passive.meta >> np.uint32(1)
+    odd = (passive.meta & 1).astype(bool)
+    masks, seen = {}, {}
+    for c, t, s, o in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist()):
+        a, x = int(voc.fold_keep[t]), int(voc.fold_flip[t])
+        masks[(c, t)] = x if o else x & ~a & 0xFF
+        seen[(c, t)] = s
+    return masks, seen
+
+
+def test_token_maps_compose_the_bytes(voc: Vocab) -> None:
+    for tid in voc.encoding.encode_ordinary(" hello, world — 中文 \U0001F600 aaaaaaaaaaaa"):
+        introns = voc.introns(tid)
+        assert physics.run(physics.ARCHETYPE, introns) & physics.HALF_MASK == (
+            (physics.ARCHETYPE & physics.HALF_MASK & int(voc.gyration_keep[tid]))
+            ^ int(voc.gyration_flip[tid]))
+        for start in (0, 0x5C, 0xFF):
+            mask = start
+            for intron in introns:
+                mask = physics.fold(mask, intron)
+            assert mask == (start & int(voc.fold_keep[tid])) ^ int(voc.fold_flip[tid])
+
+
+@pytest.mark.parametrize("depth", [1, 3, 6])
+def test_vectorised_learning_equals_the_literal_fold(voc: Vocab, atlas: Atlas, depth: int) -> None:
+    tokens = stream_tokens(voc, TEXTS)
+    stream = Stream(voc, atlas, depth, end_token(voc))
+    keys, _ = stream.keys(tokens, PathState.start(atlas, depth))
+    passive = Passive(zero_fold=voc.fold_flip == 0, per_context=10**6)
+    passive.merge(group(keys, tokens, 0))
+    expected_masks, expected_seen = literal(voc, atlas, tokens, depth)
+    masks, seen = as_dict(voc, passive)
+    assert masks == expected_masks
+    assert seen == expected_seen
+    # the repeated sentence gives entries of both parities, and some zero-fold token was deleted
+    assert len({m for m in masks.values()}) > 10
+
+
+def test_chunked_learning_equals_whole(voc: Vocab, atlas: Atlas) -> None:
+    tokens = stream_tokens(voc, TEXTS * 3)
+    stream = Stream(voc, atlas, 6, end_token(voc))
+    whole = Passive(zero_fold=voc.fold_flip == 0)
+    keys, after_whole = stream.keys(tokens, PathState.start(atlas, 6))
+    whole.merge(group(keys, tokens, 0))
+    parts = Passive(zero_fold=voc.fold_flip == 0)
+    at, seq = PathState.start(atlas, 6), 0
+    for piece in np.array_split(tokens, [3, 4, 40, 41, 97, 200]):
+        keys, at = stream.keys(piece, at)
+        parts.merge(group(keys, piece, seq))
+        seq += len(piece)
+    assert at == after_whole
+    assert np.array_equal(whole.ident, parts.ident) and np.array_equal(whole.meta, parts.meta)
+
+
+def test_context_cap_keeps_the_most_recent(voc: Vocab, atlas: Atlas) -> None:
+    # After "x" many different tokens follow: the cap keeps the latest `per_context`.
+    words = [f" w{i}" for i in range(40)]
+    tokens = stream_tokens(voc, ["".join(f" x{w}" for w in words)])
+    stream = Stream(voc, atlas, 1, end_token(voc))
+    keys, _ = stream.keys(tokens, PathState.start(atlas, 1))
+    capped = Passive(zero_fold=voc.fold_flip == 0, per_context=8)
+    capped.merge(group(keys, tokens, 0))
+    full = Passive(zero_fold=voc.fold_flip == 0, per_context=10**6)
+    full.merge(group(keys, tokens, 0))
+    ctx = full.ident >> np.uint64(TOKEN_BITS)
+    _, counts = np.unique(ctx, return_counts=True)
+    assert counts.max() > 8
+    cctx = capped.ident >> np.uint64(TOKEN_BITS)
+    _, ccounts = np.unique(cctx, return_counts=True)
+    assert ccounts.max() == 8
+    for c in np.unique(ctx)[counts > 8].tolist():
+        assert capped.candidates(c) == full.candidates(c)[:8]
+
+
+def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas) -> None:
+    tokens = stream_tokens(voc, TEXTS[:2])
+    stream = Stream(voc, atlas, 4, end_token(voc))
+    keys, _ = stream.keys(tokens, PathState.start(atlas, 4))
+    at = PathState.start(atlas, 4)
+    end = end_token(voc)
+    for j, tok in enumerate(tokens.tolist()):
+        expect = context.path_keys(at.path, int(atlas.phenomenology[at.path[-1]]))
+        assert keys[j].tolist() == expect
+        if tok == end:
+            at = PathState.start(atlas, 4)
+        else:
+            state = at.path[-1]
+            for intron in voc.introns(tok):
+                state = atlas.next_index(state, intron)
+            at = PathState(at.path[1:] + (state,), False)
+
+
+def test_memory_reopens_identically(voc: Vocab, atlas: Atlas, tmp_path: Path) -> None:
+    def open_memory() -> Memory:
+        return Memory(tmp_path / "memory", voc, atlas, depth=6, per_context=64,
+                      end_token=end_token(voc))
+
+    first = open_memory()
+    first.learn_stream([stream_tokens(voc, TEXTS[:2]), stream_tokens(voc, TEXTS[2:])])
+    replayed = open_memory()  # from the journal
+    assert np.array_equal(first.passive.ident, replayed.passive.ident)
+    assert np.array_equal(first.passive.meta, replayed.passive.meta)
+    first.compact()
+    compacted = open_memory()  # from the snapshot
+    assert np.array_equal(first.passive.ident, compacted.passive.ident)
+    assert compacted.tokens_learned == first.tokens_learned > 0
+    # a second process's writes reach the first on its next write or refresh
+    compacted.learn_stream([stream_tokens(voc, ["Something new to learn today."])])
+    first.refresh()
+    assert np.array_equal(first.passive.ident, compacted.passive.ident)
