@@ -87,13 +87,16 @@ def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
     while start < len(text):
         end = min(start + size, len(text))
         if end < len(text):
-            cut = max(text.rfind("\n", start + size // 2, end), text.rfind(" ", start + size // 2, end))
+            half = start + size // 2
+            cut = max(text.rfind("\n", half, end), text.rfind(" ", half, end))
             end = cut + 1 if cut >= 0 else end
         yield text[start:end]
         start = end
 
 
-def message_tokens(vocab: Vocab, texts: Iterable[str], end_token: int) -> Iterator[npt.NDArray[np.int64]]:
+def message_tokens(
+    vocab: Vocab, texts: Iterable[str], end_token: int
+) -> Iterator[npt.NDArray[np.int64]]:
     """Token arrays of one message given as text chunks, the last followed by `<|end|>`."""
     encode = vocab.encoding.encode_ordinary
     for text in texts:

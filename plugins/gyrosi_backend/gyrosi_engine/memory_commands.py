@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -72,7 +73,8 @@ def _collect(paths: tuple[str, ...]) -> Inputs:
         if path.is_dir():
             found.files.extend(sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             ))
         elif path.is_file():
             found.files.append(path)
@@ -97,7 +99,7 @@ def _decode(name: str, data: bytes, found: Inputs) -> str | None:
         return data.decode("utf-8", errors="replace")
 
 
-def _texts(found: Inputs, progress: Progress, task: int) -> Iterator[str]:
+def _texts(found: Inputs, progress: Progress, task: TaskID) -> Iterator[str]:
     sources: list[tuple[str, Path | None]] = [(str(p), p) for p in found.files]
     if found.stdin:
         sources.append(("<stdin>", None))
@@ -120,7 +122,8 @@ def _skipped(found: Inputs) -> list[str]:
     lines = []
     for label, names in (("binary, skipped", found.binary), ("empty, skipped", found.empty),
                          ("unreadable, skipped", found.unreadable),
-                         ("not valid UTF-8, learned with U+FFFD for bad bytes", found.invalid_utf8)):
+                         ("not valid UTF-8, learned with U+FFFD for bad bytes",
+                          found.invalid_utf8)):
         if names:
             shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             lines.append(f"{len(names)} {label}: {shown}")
@@ -141,7 +144,8 @@ def register(cli: click.Group) -> None:
         started = time.perf_counter()
         console = Console(stderr=True)
         columns = [TextColumn("{task.description:<28}"), BarColumn(),
-                   TextColumn("{task.completed:>,.0f}/{task.total:,.0f} B" if total else "{task.completed:,.0f} B"),
+                   TextColumn("{task.completed:>,.0f}/{task.total:,.0f} B" if total
+                              else "{task.completed:,.0f} B"),
                    TextColumn("{task.fields[tokens]:,} tokens"), TransferSpeedColumn(),
                    TimeRemainingColumn()]
         interrupted = False
@@ -201,7 +205,8 @@ def register(cli: click.Group) -> None:
         table.add_row("entries", f"{s.entries:,} in {s.contexts:,} contexts")
         table.add_row("tokens learned", f"{s.tokens_learned:,}")
         table.add_row("on disk", f"{(s.snapshot_bytes + s.journal_bytes) / 2**20:,.2f} MiB "
-                                 f"(snapshot {s.snapshot_bytes:,} B, journal {s.journal_bytes:,} B)")
+                                 f"(snapshot {s.snapshot_bytes:,} B, "
+                                 f"journal {s.journal_bytes:,} B)")
         table.add_row("bytes per entry", f"{s.bytes_per_entry:.1f}")
         table.add_row("context depth", str(s.depth))
         table.add_row("caps", f"{s.per_context} per context, "
@@ -236,7 +241,8 @@ def register(cli: click.Group) -> None:
     def reset(yes: bool, config_file: str | None) -> None:
         """Forget everything learned (the starter corpus is learned again on next use)."""
         if not yes:
-            raise GyrosiError("`gyrosi memory reset` forgets everything learned; add --yes to do it.")
+            raise GyrosiError(
+                "`gyrosi memory reset` forgets everything learned; add --yes to do it.")
         engine = _engine(config_file, starter=False)
         engine.memory.reset()
         (engine.memory.root / "starter.done").unlink(missing_ok=True)

@@ -21,7 +21,8 @@ from . import physics
 
 
 def compose(
-    k1: npt.NDArray[np.uint32], f1: npt.NDArray[np.uint32], k2: npt.ArrayLike, f2: npt.ArrayLike
+    k1: npt.NDArray[np.uint32], f1: npt.NDArray[np.uint32], k2: npt.NDArray[np.uint32],
+    f2: npt.NDArray[np.uint32],
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
     """`(k1, f1)` followed by `(k2, f2)`, elementwise."""
     return k1 & k2, (f1 & k2) ^ f2

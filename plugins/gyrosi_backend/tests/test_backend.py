@@ -57,7 +57,8 @@ def messages(conv: Any) -> list[Message]:
     return [m for m in conv.messages if m.author.role == Role.ASSISTANT]
 
 
-def test_answers_in_harmony_with_a_physics_trace(shared_engine: Engine, harmony_encoding: Any) -> None:
+def test_answers_in_harmony_with_a_physics_trace(shared_engine: Engine,
+                                                 harmony_encoding: Any) -> None:
     backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
     conv, _ = turn(backend, harmony_encoding, "Marmalade engines hum softly beneath the violet")
     analysis, final = messages(conv)[-2:]

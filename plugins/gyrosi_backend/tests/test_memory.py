@@ -76,7 +76,7 @@ def as_dict(voc: Vocab, passive: Passive):
     seq = passive.meta >> np.uint32(1)
     odd = (passive.meta & 1).astype(bool)
     masks, seen = {}, {}
-    for c, t, s, o in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist()):
+    for c, t, s, o in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist(), strict=True):
         a, x = int(voc.fold_keep[t]), int(voc.fold_flip[t])
         masks[(c, t)] = x if o else x & ~a & 0xFF
         seen[(c, t)] = s

@@ -99,7 +99,8 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     if len(data) != size or check.digest() != digest:
         raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {hint}.")
     ident = np.frombuffer(data, dtype="<u8", count=n, offset=SNAP_HEAD.size).astype(np.uint64)
-    meta = np.frombuffer(data, dtype="<u4", count=n, offset=SNAP_HEAD.size + 8 * n).astype(np.uint32)
+    meta_at = SNAP_HEAD.size + 8 * n
+    meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
     return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta)
 
 

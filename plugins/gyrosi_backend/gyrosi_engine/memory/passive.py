@@ -58,7 +58,8 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
     run = np.zeros(total, dtype=np.uint64)
     np.cumsum(ctx[1:] != ctx[:-1], out=run[1:])
     tok = tokens[rec // width].astype(np.uint64)
-    w = np.sort((run << np.uint64(TOKEN_BITS + RECORD_BITS)) | (tok << _R) | np.arange(total, dtype=np.uint64))
+    w = (run << np.uint64(TOKEN_BITS + RECORD_BITS)) | (tok << _R)
+    w = np.sort(w | np.arange(total, dtype=np.uint64))
     pair = w >> _R
     first = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
     count = np.diff(np.append(first, total))
@@ -136,7 +137,9 @@ class Passive:
         drop = rows[rank >= self.per_context]
         self.ident, self.meta = np.delete(self.ident, drop), np.delete(self.meta, drop)
 
-    def spans(self, contexts: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def spans(
+        self, contexts: npt.NDArray[np.uint64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         base = contexts << np.uint64(TOKEN_BITS)
         lo = np.searchsorted(self.ident, base)
         hi = np.searchsorted(self.ident, base + np.uint64(1 << TOKEN_BITS))
