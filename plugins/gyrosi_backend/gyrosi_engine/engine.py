@@ -6,7 +6,6 @@ where memory lives and how text becomes tokens.
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy.typing as npt
 from gyrosi_core.home import gyrosi_home
 
 from .address import AddressBook
+from .ahead import ahead
 from .atlas import AtlasPaths, Reporter, ensure_atlas
 from .generate import Generator
 from .learn import PathState, chunks
@@ -52,31 +52,18 @@ class Engine:
         return self.vocab.encoding.encode_ordinary(text)
 
     def message_pieces(self, texts: Iterable[str]) -> Iterator[npt.NDArray[np.int64]]:
-        """Token arrays of messages (one per text, each closed by `<|end|>`), tokenising the next
-        chunk in a worker thread while the caller folds this one (tiktoken releases the GIL)."""
+        """Token arrays of messages (one per text, each closed by `<|end|>`), tokenised in a
+        worker thread ahead of the caller."""
         end = np.asarray([self.end_token], dtype=np.int64)
+        encode = self.vocab.encoding.encode_ordinary
 
-        def pieces() -> Iterator[tuple[str, bool]]:
+        def pieces() -> Iterator[npt.NDArray[np.int64]]:
             for text in texts:
                 for piece in chunks(text):
-                    yield piece, False
-                yield "", True
+                    yield np.asarray(encode(piece), dtype=np.int64)
+                yield end
 
-        def encode(item: tuple[str, bool]) -> npt.NDArray[np.int64]:
-            text, is_end = item
-            if is_end:
-                return end
-            return np.asarray(self.vocab.encoding.encode_ordinary(text), dtype=np.int64)
-
-        with ThreadPoolExecutor(1, thread_name_prefix="gyrosi-tokenise") as pool:
-            ahead = None
-            for item in pieces():
-                future = pool.submit(encode, item)
-                if ahead is not None:
-                    yield ahead.result()
-                ahead = future
-            if ahead is not None:
-                yield ahead.result()
+        return ahead(pieces(), size=4, name="gyrosi-tokenise")
 
     def learn_texts(
         self, texts: Iterable[str], *, on_batch: Callable[[int], None] | None = None,

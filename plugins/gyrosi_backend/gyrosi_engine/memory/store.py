@@ -8,7 +8,7 @@ entries' recency follows the journal's order, which every process replays identi
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,20 +17,35 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock, Timeout
 
+from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
 from ..learn import PathState, Stream
 from ..vocab import Vocab
 from . import files
 from .errors import MemoryBusyError, MemoryCorruptError
-from .passive import Passive, group
+from .passive import Batch, Passive, group
 
 SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
 LOCK = "memory.lock"
 LOCK_WAIT_S = 600.0
 #: Tokens per committed batch: what a `kill -9` can lose at most.
-BATCH_TOKENS = 1 << 16
+BATCH_TOKENS = 1 << 18
+
+
+def _batches(pieces: Iterable[npt.NDArray[np.int64]]) -> Iterator[npt.NDArray[np.int64]]:
+    """Token arrays regrouped into batches of about `BATCH_TOKENS`."""
+    pending: list[npt.NDArray[np.int64]] = []
+    size = 0
+    for piece in pieces:
+        pending.append(piece)
+        size += len(piece)
+        if size >= BATCH_TOKENS:
+            yield np.concatenate(pending)
+            pending, size = [], 0
+    if size:
+        yield np.concatenate(pending)
 
 
 @dataclass
@@ -173,41 +188,51 @@ class Memory:
 
     def _fold(self, tokens: npt.NDArray[np.int64], at: PathState) -> PathState:
         keys, after = self.stream.keys(tokens, at)
-        self.passive.merge(group(keys, tokens, self.next_seq))
+        self._merge(tokens, group(keys, tokens, 0))
+        return after
+
+    def _merge(self, tokens: npt.NDArray[np.int64], batch: Batch) -> None:
+        """Fold a grouped batch in; its `seq` counts from 0 and becomes the journal position."""
+        batch.seq += np.uint32(self.next_seq)
+        self.passive.merge(batch)
         self.next_seq += len(tokens)
         self.tokens_learned += int(np.count_nonzero(tokens != self.stream.end_token))
-        return after
 
     def learn(self, tokens: npt.NDArray[np.int64], at: PathState, *,
               on_wait: Callable[[], None] | None = None) -> PathState:
         """Fold one batch in and commit it to the journal; returns the path after it."""
-        with self._locked("write to", on_wait):
-            after = self._fold(tokens, at)
-            self._append(files.JournalBatch(tokens, at.fresh, at.path))
+        keys, after = self.stream.keys(tokens, at)
+        self._commit(tokens, at, group(keys, tokens, 0), on_wait)
         return after
+
+    def _commit(self, tokens: npt.NDArray[np.int64], at: PathState, batch: Batch,
+                on_wait: Callable[[], None] | None) -> None:
+        with self._locked("write to", on_wait):
+            self._merge(tokens, batch)
+            self._append(files.JournalBatch(tokens, at.fresh, at.path))
 
     def learn_stream(
         self, pieces: Iterable[npt.NDArray[np.int64]], at: PathState | None = None, *,
         on_wait: Callable[[], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> PathState:
-        """Learn token arrays in order, committing every `BATCH_TOKENS` tokens."""
-        at = at or PathState.start(self.atlas, self.depth)
-        pending: list[npt.NDArray[np.int64]] = []
-        size = 0
-        for piece in pieces:
-            pending.append(piece)
-            size += len(piece)
-            if size >= BATCH_TOKENS:
-                at = self.learn(np.concatenate(pending), at, on_wait=on_wait)
-                if on_batch:
-                    on_batch(size)
-                pending, size = [], 0
-        if size:
-            at = self.learn(np.concatenate(pending), at, on_wait=on_wait)
+        """Learn token arrays in order, committing every `BATCH_TOKENS` tokens. The next batch's
+        entries are computed in a worker thread while this one is folded in and written."""
+        start = at or PathState.start(self.atlas, self.depth)
+        final = [start]
+
+        def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch]]:
+            here = start
+            for tokens in _batches(pieces):
+                keys, after = self.stream.keys(tokens, here)
+                yield tokens, here, group(keys, tokens, 0)
+                here = final[0] = after
+
+        for tokens, before, batch in ahead(prepared(), size=1, name="gyrosi-fold"):
+            self._commit(tokens, before, batch, on_wait)
             if on_batch:
-                on_batch(size)
-        return at
+                on_batch(len(tokens))
+        return final[0]
 
     def _append(self, batch: files.JournalBatch) -> None:
         path = self.journal_path
