@@ -9,6 +9,10 @@ Where candidates come from, in order (the "level" in the trace):
     5  a geometric nudge: up to 6 steps, each the intron that brings theta lowest
 When all are empty the ladder is exhausted and emission halts.
 
+Monodromy: within one answer, a (context, token) step already taken is not taken again. A path
+that comes back to a context whose every candidate it has already followed has closed on itself;
+emission halts there instead of cycling through the same learned text until `max_tokens`.
+
 Which candidate: the first, most recent first, that is *admissible* from the current state; if none
 is, the most recent. Admissible (the original specification's predicate): along the token's own
 micro-path from the current state, the global alignment with the token's address (agreeing bits)
@@ -43,7 +47,7 @@ class Step:
 @dataclass
 class Trace:
     steps: list[Step] = field(default_factory=list)
-    halted: str = ""  # "end", "length", "exhausted"
+    halted: str = ""  # "end", "length", "exhausted", "loop"
 
 
 class Generator:
@@ -96,44 +100,66 @@ class Generator:
                 return token
         return candidates[0]
 
+    def _fresh(self, key: int, candidates: list[int],
+               taken: set[tuple[int, int]] | None) -> list[int]:
+        if taken is None:
+            return candidates
+        return [t for t in candidates if (key, t) not in taken]
+
     # --- candidates -------------------------------------------------------------------------
 
     def _lookup(self, key: int) -> list[int]:
         return self.memory.passive.candidates(key)
 
-    def _single(self, state: int) -> list[int]:
-        """Candidates after a one-state path, then that state's orbit."""
-        keys = context.path_keys((state,), int(self.orbit_of[state]))
-        return self._lookup(keys[1]) or self._lookup(keys[0])
-
-    def propose(self, path: tuple[int, ...]) -> Step | None:
+    def propose(self, path: tuple[int, ...],
+                taken: set[tuple[int, int]] | None = None) -> Step | None:
+        """The next step from `path`; `taken` (the steps of this answer so far) is updated.
+        None: the ladder is exhausted, or (with `taken`) the path closed on itself."""
         state = path[-1]
         keys = context.path_keys(path, int(self.orbit_of[state]))
+        found = self._find(state, keys)
+        if found is None:
+            return None
+        key, level, depth, cands = found
+        fresh = self._fresh(key, cands, taken)
+        if not fresh:
+            return Step(-1, state, level, depth, len(cands))
+        step = Step(self.choose(state, fresh), state, level, depth, len(cands))
+        if taken is not None:
+            taken.add((key, step.token))
+        return step
+
+    def _find(self, state: int, keys: list[int]) -> tuple[int, int, int, list[int]] | None:
+        """(context key, level, depth, candidates) of the first non-empty rung."""
         for d in range(self.depth, 0, -1):
             if cands := self._lookup(keys[d]):
-                return Step(self.choose(state, cands), state, 0, d, len(cands))
+                return keys[d], 0, d, cands
         if cands := self._lookup(keys[0]):
-            return Step(self.choose(state, cands), state, 1, 0, len(cands))
+            return keys[0], 1, 0, cands
         for orbit in self.atlas.neighbour_orbits(state):
-            okeys = context.path_keys((), orbit)
-            if cands := self._lookup(okeys[0]):
-                return Step(self.choose(state, cands), state, 2, 0, len(cands))
+            key = context.path_keys((), orbit)[0]
+            if cands := self._lookup(key):
+                return key, 2, 0, cands
         pivot = int(self.ontology[state]) ^ physics.FULL
         try:
             pivot_index = self.atlas.index_of(pivot)
         except KeyError:
             pivot_index = -1
-        if pivot_index >= 0 and (cands := self._single(pivot_index)):
-            return Step(self.choose(state, cands), state, 3, 0, len(cands))
+        if pivot_index >= 0:
+            for key in context.path_keys((pivot_index,), int(self.orbit_of[pivot_index]))[::-1]:
+                if cands := self._lookup(key):
+                    return key, 3, 0, cands
         centre = int(self.orbit_of[state])
-        if cands := self._lookup(context.path_keys((centre,), centre)[1]):
-            return Step(self.choose(state, cands), state, 4, 0, len(cands))
+        key = context.path_keys((centre,), centre)[1]
+        if cands := self._lookup(key):
+            return key, 4, 0, cands
         cur = state
         for _ in range(NUDGE_STEPS):
             nxt = self.epistemology[cur]
             cur = int(nxt[int(np.argmin(self.atlas.theta[nxt]))])
-            if cands := self._single(cur):
-                return Step(self.choose(state, cands), state, 5, 0, len(cands))
+            for key in context.path_keys((cur,), int(self.orbit_of[cur]))[::-1]:
+                if cands := self._lookup(key):
+                    return key, 5, 0, cands
         return None
 
     # --- walking ----------------------------------------------------------------------------
@@ -156,10 +182,14 @@ class Generator:
 
     def emit(self, at: PathState, max_tokens: int, trace: Trace) -> Iterator[int]:
         """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""
+        taken: set[tuple[int, int]] = set()
         for _ in range(max_tokens):
-            step = self.propose(at.path)
+            step = self.propose(at.path, taken)
             if step is None:
                 trace.halted = "exhausted"
+                return
+            if step.token < 0:
+                trace.halted = "loop"
                 return
             trace.steps.append(step)
             if step.token == self.end_token:

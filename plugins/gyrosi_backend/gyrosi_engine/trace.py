@@ -7,7 +7,8 @@ from .generate import LEVELS, Trace
 from .learn import PathState
 
 HALTS = {"end": "a learned end of message", "length": "the token limit",
-         "exhausted": "the recovery ladder ran out", "": "—"}
+         "exhausted": "the recovery ladder ran out",
+         "loop": "a loop: the path came back to a context it had already followed", "": "—"}
 
 
 def _state(engine: Engine, index: int) -> str:

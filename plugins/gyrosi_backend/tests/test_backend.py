@@ -139,3 +139,18 @@ def test_generate_cli_continues_learned_text_deterministically(cli: Any, tmp_pat
         assert answer.returncode == 0, answer.stderr
         assert answer.stdout.startswith(" while seven clockwork herons count the lanterns")
     assert answers[0].stdout == answers[1].stdout
+
+
+def test_a_loop_in_learned_text_halts(tmp_path: Path, built_home: Path) -> None:
+    home = engine_home(tmp_path / "home", built_home)
+    engine = Engine(GyroConfig(starter=False), home=home)
+    # Learned without an end (as a conversation message is), text that leads back into itself.
+    cycle = " north wind, south wind, east wind, west wind," * 3
+    engine.learn_prompts([engine.encode(cycle.strip())])
+    from gyrosi_engine.generate import Trace
+
+    at = engine.generator.walk(engine.start(), engine.encode("north wind, south wind, east"))
+    trace = Trace()
+    out = list(engine.generator.emit(at, 1000, trace))
+    assert trace.halted == "loop"
+    assert 5 < len(out) < 60
