@@ -51,6 +51,10 @@ class Trace:
 
 
 class Generator:
+    #: "admissible" (the rule above) or "recent" (most recent only: the baseline `bench/recall.py
+    #: --rule recent` measures the rule against)
+    rule = "admissible"
+
     def __init__(self, memory: Memory, addresses: AddressBook) -> None:
         self.memory = memory
         self.atlas = memory.atlas
@@ -95,6 +99,8 @@ class Generator:
         return all((end & m).bit_count() <= (start & m).bit_count() for m in self._slabs)
 
     def choose(self, state: int, candidates: list[int]) -> int:
+        if self.rule == "recent":
+            return candidates[0]
         for token in candidates:
             if self.admissible(state, token):
                 return token

@@ -58,6 +58,12 @@ class Vocab:
         )
         byte_ids = np.arange(256, dtype=np.uint32)
         self.fold_keep, self.fold_flip = self._compose_per_token(byte_ids, byte_ids, identity=0xFF)
+        # A passive-memory entry starts from GENE_Mic_S, so its mask alternates between these two
+        # (see memory/passive.py); a token whose two masks are both 0 is deleted by the zero streak.
+        start = np.uint32(physics.GENE_MIC_S) & self.fold_keep
+        self.mask_odd = (start ^ self.fold_flip).astype(np.uint8)
+        self.mask_even = (start ^ (self.fold_flip & ~self.fold_keep)).astype(np.uint8)
+        self.zero_streak = (self.mask_odd == 0) & (self.mask_even == 0)
 
     def _compose_per_token(
         self, keep: npt.NDArray[np.uint32], flip: npt.NDArray[np.uint32], *, identity: int

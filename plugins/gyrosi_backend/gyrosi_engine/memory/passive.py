@@ -5,11 +5,13 @@ parity` (`meta` array): `seq` is the stream position of the entry's latest occur
 `parity` how the Monodromic Fold left its mask.
 
 Why a parity bit is the whole mask: folding a token's introns into a mask is the map
-`m -> (m & A) ^ X` (`vocab.Vocab.fold_*`). Starting from 0 it gives X, then X & ~A, then X again:
-a token has two masks, and which one an entry holds is the parity of its occurrences. A mask that
-folds to 0 twice in a row (the zero streak) is deleted; that happens exactly when X == 0, on every
-even occurrence, so such an entry lives only while its parity is odd. `tests/test_memory.py` checks
-this against a literal fold, byte by byte.
+`m -> (m & A) ^ X` (`vocab.Vocab.fold_*`), and applying it twice is `m -> (m & A) ^ (X & ~A)`,
+so applying it three times equals applying it once. A new entry's previous mask is GENE_Mic_S
+(0xAA), so an entry holds `vocab.mask_odd` after an odd number of occurrences and
+`vocab.mask_even` after an even one: the parity is the mask. A mask that folds to 0 twice in a row
+(the zero streak) is deleted; that happens exactly for tokens whose two masks are both 0
+(`vocab.zero_streak`), on every even occurrence, so such an entry lives only while its parity is
+odd. `tests/test_memory.py` checks all of this against a literal fold, byte by byte.
 
 Caps: a context keeps its `per_context` most recent tokens (on every merge); with `per_token` set,
 a token keeps its `per_token` most recent entries (a whole-memory pass, at compaction).

@@ -77,7 +77,7 @@ class Memory:
         self.vocab, self.atlas, self.depth = vocab, atlas, depth
         self.per_token = per_token
         self.stream = Stream(vocab, atlas, depth, end_token)
-        self.passive = Passive(zero_fold=vocab.fold_flip == 0, per_context=per_context)
+        self.passive = Passive(zero_fold=vocab.zero_streak, per_context=per_context)
         self.lock = FileLock(str(root / LOCK))
         self.generation = -1  # nothing loaded yet
         self.offset = 0
