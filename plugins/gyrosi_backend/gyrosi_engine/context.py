@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from . import physics
+from . import kernels, physics
 from .vocab import Vocab, compose
 
 KEY_BITS = 40
@@ -27,13 +27,6 @@ _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _ORBIT_SALT = 0x4F52424954  # "ORBIT": keeps depth-0 keys apart from state paths
 _U64 = (1 << 64) - 1
-
-
-def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """splitmix64's finaliser: every input bit reaches every key bit."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(_M1)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(_M2)
-    return x ^ (x >> np.uint64(31))
 
 
 def _mix_int(x: int) -> int:
@@ -73,19 +66,9 @@ def stream_keys(
     `depth` states, the last equal to `before[0]`); `msg_start[j]` the position the message
     holding token j starts at (negative when it started before this stream).
     """
-    depth, n = len(carried), len(before)
+    depth = len(carried)
     ext = np.concatenate([np.asarray(carried[:-1], dtype=np.int64), before])
-    pos = np.arange(n, dtype=np.int64)
-    keys = np.empty((n, depth + 1), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        keys[:, 0] = _mix(orbit_of[before].astype(np.uint64) + np.uint64(_ORBIT_SALT))
-        h = np.zeros(n, dtype=np.uint64)
-        for d in range(1, depth + 1):
-            back = pos - (d - 1)
-            state = np.where(back >= msg_start, ext[back + depth - 1], archetype)
-            h = _mix(h * np.uint64(_GOLDEN) + state.astype(np.uint64) + np.uint64(d))
-            keys[:, d] = h
-    return keys >> np.uint64(64 - KEY_BITS)
+    return kernels.stream_keys(before, ext, msg_start, orbit_of, archetype, depth, 64 - KEY_BITS)
 
 
 def path_keys(path: Sequence[int], orbit: int) -> list[int]:

@@ -4,8 +4,11 @@ The backend, `gyrosi learn`, `gyrosi memory` and the benchmarks all start here, 
 where memory lives and how text becomes tokens.
 """
 
+import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,6 @@ import numpy.typing as npt
 from gyrosi_core.home import gyrosi_home
 
 from .address import AddressBook
-from .ahead import ahead
 from .atlas import AtlasPaths, Reporter, ensure_atlas
 from .generate import Generator
 from .learn import PathState, chunks
@@ -23,6 +25,8 @@ from .settings import GyroConfig
 from .vocab import vocab
 
 END = "<|end|>"
+#: tiktoken releases the GIL, so tokenising runs on every core while numpy folds.
+TOKENISERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class Engine:
@@ -52,18 +56,27 @@ class Engine:
         return self.vocab.encoding.encode_ordinary(text)
 
     def message_pieces(self, texts: Iterable[str]) -> Iterator[npt.NDArray[np.int64]]:
-        """Token arrays of messages (one per text, each closed by `<|end|>`), tokenised in a
-        worker thread ahead of the caller."""
+        """Token arrays of messages (one per text, each closed by `<|end|>`), tokenised by
+        `TOKENISERS` threads a few chunks ahead of the caller, in order."""
         end = np.asarray([self.end_token], dtype=np.int64)
         encode = self.vocab.encoding.encode_ordinary
 
-        def pieces() -> Iterator[npt.NDArray[np.int64]]:
-            for text in texts:
-                for piece in chunks(text):
-                    yield np.asarray(encode(piece), dtype=np.int64)
-                yield end
+        def tokenise(piece: str) -> npt.NDArray[np.int64]:
+            return np.asarray(encode(piece), dtype=np.int64) if piece else end
 
-        return ahead(pieces(), size=4, name="gyrosi-tokenise")
+        def pieces() -> Iterator[str]:
+            for text in texts:
+                yield from chunks(text)
+                yield ""  # the message's end
+
+        with ThreadPoolExecutor(TOKENISERS, thread_name_prefix="gyrosi-tokenise") as pool:
+            pending: deque[Future[npt.NDArray[np.int64]]] = deque()
+            for piece in pieces():
+                pending.append(pool.submit(tokenise, piece))
+                if len(pending) > 2 * TOKENISERS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def learn_texts(
         self, texts: Iterable[str], *, on_batch: Callable[[int], None] | None = None,

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .. import kernels
+
 TOKEN_BITS = 18
 TOKEN_MASK = (1 << TOKEN_BITS) - 1
 RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
 MAX_BATCH_RECORDS = 1 << RECORD_BITS
-_R = np.uint64(RECORD_BITS)
-_RMASK = np.uint64((1 << RECORD_BITS) - 1)
 
 
 @dataclass
@@ -44,7 +44,8 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
 
     Two `np.sort` calls on packed 64-bit words do the grouping (numpy's SIMD sort is four times
     faster than an argsort here): first by context with the newest record first, then by
-    (context run, token) with the sorted position riding along in the low bits.
+    (context run, token) with the sorted position riding along in the low bits; compiled loops
+    (`kernels`) pack between the sorts and read the groups off after them.
     """
     n, width = keys.shape
     total = n * width
@@ -52,23 +53,12 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
         raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS // width} tokens")
     if total == 0:
         return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool))
-    flat = keys.reshape(-1)  # position-major: record r = position * width + depth
-    newest_first = _RMASK - np.arange(total, dtype=np.uint64)
-    v = np.sort((flat << _R) | newest_first)
-    ctx = v >> _R
-    rec = (_RMASK - (v & _RMASK)).astype(np.int64)
-    run = np.zeros(total, dtype=np.uint64)
-    np.cumsum(ctx[1:] != ctx[:-1], out=run[1:])
-    tok = tokens[rec // width].astype(np.uint64)
-    w = (run << np.uint64(TOKEN_BITS + RECORD_BITS)) | (tok << _R)
-    w = np.sort(w | np.arange(total, dtype=np.uint64))
-    pair = w >> _R
-    first = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
-    count = np.diff(np.append(first, total))
-    at = (w[first] & _RMASK).astype(np.int64)  # sorted position of each pair's newest record
-    ident = (ctx[at] << np.uint64(TOKEN_BITS)) | tok[at]
-    seq = (seq0 + rec[at] // width).astype(np.uint32)
-    return Batch(ident, seq, (count & 1).astype(bool))
+    v = kernels.pack_records(keys)
+    v.sort()
+    w = kernels.runs_and_tokens(v, tokens, width)
+    w.sort()
+    ident, pos, odd = kernels.firsts(w, v, width)
+    return Batch(ident, (pos + seq0).astype(np.uint32), odd)
 
 
 class Passive:
@@ -120,24 +110,20 @@ class Passive:
 
     def _cap_contexts(self, contexts: npt.NDArray[np.uint64]) -> None:
         """Keep the `per_context` most recent tokens of each given context."""
-        if len(contexts) * 8 > len(self.ident):  # most contexts touched: one linear pass
-            ctx = self.ident >> np.uint64(TOKEN_BITS)
-            lo = np.flatnonzero(np.concatenate([[True], ctx[1:] != ctx[:-1]]))
-            hi = np.append(lo[1:], len(ctx))
-        else:
-            lo, hi = self.spans(contexts)
+        if len(contexts) * 8 > len(self.ident):  # most contexts touched: one compiled pass
+            drop = kernels.over_cap(self.ident, self.meta, self.per_context)
+            if drop.any():
+                self.ident, self.meta = self.ident[~drop], self.meta[~drop]
+            return
+        lo, hi = self.spans(contexts)
         over = (hi - lo) > self.per_context
         if not over.any():
             return
         lo, hi = lo[over], hi[over]
         sizes = hi - lo
         rows = np.repeat(lo - np.cumsum(np.append(0, sizes[:-1])), sizes) + np.arange(sizes.sum())
-        segment = np.repeat(np.arange(len(lo)), sizes)
-        order = np.lexsort((-(self.meta[rows] >> np.uint32(1)).astype(np.int64), segment))
-        rank = np.empty(len(rows), dtype=np.int64)
-        rank[order] = np.arange(len(rows)) - np.repeat(np.cumsum(np.append(0, sizes[:-1])), sizes)
-        drop = rows[rank >= self.per_context]
-        self.ident, self.meta = np.delete(self.ident, drop), np.delete(self.meta, drop)
+        beyond = rows[kernels.over_cap(self.ident[rows], self.meta[rows], self.per_context)]
+        self.ident, self.meta = np.delete(self.ident, beyond), np.delete(self.meta, beyond)
 
     def spans(
         self, contexts: npt.NDArray[np.uint64]
