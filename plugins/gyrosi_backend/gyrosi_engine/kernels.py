@@ -1,20 +1,13 @@
 """The learning hot loops, compiled with numba: context keys and the grouping of a batch.
 
 In numpy each is a chain of a dozen whole-array passes; fused into one loop they run about four
-times faster, which is what lets learning keep pace with tiktoken. Compiled code is cached under
-`$GYROSI_HOME/cache/numba` (unless `NUMBA_CACHE_DIR` says otherwise), so only the first use in a
-home pays the few seconds of compilation.
+times faster. numba caches the compiled code beside this module (or in the user's cache folder
+when that is read-only), so only the first use after installing pays about two seconds.
 """
 
-import os
-
-from gyrosi_core.home import cache_dir
-
-os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir("numba")))
-
-import numba  # noqa: E402 - after NUMBA_CACHE_DIR is set
-import numpy as np  # noqa: E402
-import numpy.typing as npt  # noqa: E402
+import numba
+import numpy as np
+import numpy.typing as npt
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
