@@ -32,6 +32,14 @@ def temp_home(atlas: Path | None = None) -> Iterator[Path]:
         yield home
 
 
+def settings(depth: int | None = None) -> Any:
+    """The engine's settings for a benchmark: no starter corpus; the default depth unless given."""
+    from gyrosi_engine.settings import GyroConfig
+
+    extra = {} if depth is None else {"depth": depth}
+    return GyroConfig(starter=False, **extra)
+
+
 def pydoc_topics() -> list[tuple[str, str]]:
     """(name, text) of every `pydoc_data.topics` topic, in dict order."""
     from pydoc_data.topics import topics
@@ -73,10 +81,11 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def machine_line(what: str, runs: int) -> str:
+def machine_line(what: str, how: str) -> str:
+    """The heading: what ran, how figures are taken, and the machine's load right now."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return (f"{what}: {runs} runs, medians (python {sys.version.split()[0]}, {os.cpu_count()} "
-            f"cpus, load average {load})")
+    return (f"{what}: {how} (python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+            f"load average {load})")
 
 
 def verdict(ok: bool) -> str:

@@ -29,7 +29,6 @@ TARGET_MBS = 10.0
 
 def child(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, Any]:
     from gyrosi_engine.engine import Engine
-    from gyrosi_engine.settings import GyroConfig
     from gyrosi_engine.vocab import vocab
 
     docs = benchlib.pydoc_topics() if corpus == "pydoc" else benchlib.stdlib_corpus(cap)
@@ -45,11 +44,11 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, An
 
     tik_before, tik_tokens = tiktoken_pass()
     rss_before = benchlib.peak_rss()
-    settings = GyroConfig(starter=False) if depth is None else GyroConfig(starter=False, depth=depth)
+    settings = benchlib.settings(depth)
     with benchlib.temp_home(atlas) as home:
         t = time.perf_counter()
         engine = Engine(settings, home=home)
-        engine.atlas._half_table  # built on first use: a start-up cost, not throughput
+        _ = engine.atlas._half_table  # built on first use: a start-up cost, not throughput
         open_s = time.perf_counter() - t
         t = time.perf_counter()
         engine.learn_texts(texts)
@@ -109,7 +108,8 @@ def report(corpus: str, runs: list[dict[str, Any]]) -> None:
     p("bytes per stored entry on disk", f"{r0['bytes_per_entry']:.2f} B", "<= 16 B",
       r0["bytes_per_entry"] <= 16)
     p("peak RSS of the run", f"{med(r['peak_rss'] for r in runs) / 2**20:.0f} MiB")
-    p("  of which before learning (text, vocab)", f"{med(r['rss_before'] for r in runs) / 2**20:.0f} MiB")
+    p("  of which before learning (text, vocab)",
+      f"{med(r['rss_before'] for r in runs) / 2**20:.0f} MiB")
     same = len({(r["tokens"], r["entries"], r["snapshot_bytes"]) for r in runs}) == 1
     p("identical memory size across runs", "yes" if same else "NO")
 
@@ -134,11 +134,11 @@ def main() -> None:
         if c not in ("pydoc", "stdlib"):
             parser.error(f"unknown corpus {c!r}; use pydoc and/or stdlib")
     atlas = benchlib.atlas_root()
-    print(benchlib.machine_line("learning benchmark", args.runs))
+    print(benchlib.machine_line("learning benchmark", f"{args.runs} runs, medians"))
     for corpus in corpora:
         runs = [run_child(corpus, cap, atlas, args.depth) for _ in range(args.runs)]
         report(corpus, runs)
-    print(benchlib.machine_line("done", args.runs))
+    print(benchlib.machine_line("done", f"{args.runs} runs, medians"))
 
 
 if __name__ == "__main__":
