@@ -32,11 +32,11 @@ def temp_home(atlas: Path | None = None) -> Iterator[Path]:
         yield home
 
 
-def settings(depth: int | None = None) -> Any:
-    """The engine's settings for a benchmark: no starter corpus; the default depth unless given."""
+def settings(depth: int | None = None, per_context: int | None = None) -> Any:
+    """The engine's settings for a benchmark: no starter corpus; the defaults unless given."""
     from gyrosi_engine.settings import GyroConfig
 
-    extra = {} if depth is None else {"depth": depth}
+    extra = {k: v for k, v in (("depth", depth), ("per_context", per_context)) if v is not None}
     return GyroConfig(starter=False, **extra)
 
 

@@ -14,7 +14,8 @@ tables, and bytes per stored entry; optionally per context depth.
     miss. A topic's first token has no predecessor, so the comparison leaves it out for both; the
     engine's figure over all positions is printed too.
 (c) Bytes per stored entry on disk, after compacting the memory of (a).
-(d) `--depths`: all of the above for each context depth (`GyroConfig(depth=d)`).
+(d) `--depths`: all of the above for each context depth (`GyroConfig(depth=d)`);
+    `--per-context K` changes the per-context cap (to see what the cap costs).
 Targets (GYROSI_ENGINE.md §6): recall >= 0.95, held-out >= the most-frequent-follower bigram,
 <= 16 B per stored entry. Deterministic: one run is the figure.
 """
@@ -139,10 +140,11 @@ class DepthResult:
     eval_s: float
 
 
-def measure(depth: int | None, texts: list[str], atlas: Path) -> DepthResult:
+def measure(depth: int | None, texts: list[str], atlas: Path,
+            per_context: int | None = None) -> DepthResult:
     from gyrosi_engine.engine import Engine
 
-    settings = benchlib.settings(depth)
+    settings = benchlib.settings(depth, per_context)
     split = int(len(texts) * TRAIN_SHARE)
     learn_s = eval_s = 0.0
     with benchlib.temp_home(atlas) as home:
@@ -213,7 +215,11 @@ def main() -> None:
     parser.add_argument("--depths", default="",
                         help="comma-separated context depths, e.g. 4,5,6,7 (default: the "
                              "configured default)")
+    parser.add_argument("--per-context", type=int, default=None,
+                        help="tokens kept per context (default: the configured default)")
     args = parser.parse_args()
+    if args.per_context is not None and args.per_context < 1:
+        parser.error("--per-context takes a whole number of at least 1")
     try:
         depths: list[int | None] = [int(d) for d in args.depths.split(",") if d.strip()] or [None]
     except ValueError:
@@ -225,10 +231,11 @@ def main() -> None:
     texts = [text for _, text in benchlib.pydoc_topics()]
     print(benchlib.machine_line("recall benchmark", "deterministic, one run"))
     print(f" corpus pydoc_data.topics: {len(texts)} topics, "
-          f"{benchlib.utf8_bytes(texts) / 1e6:.2f} MB UTF-8")
+          f"{benchlib.utf8_bytes(texts) / 1e6:.2f} MB UTF-8; tokens kept per context: "
+          f"{benchlib.settings(per_context=args.per_context).per_context}")
     results = []
     for d in depths:
-        r = measure(d, texts, atlas)
+        r = measure(d, texts, atlas, args.per_context)
         report(r, texts)
         results.append(r)
     if len(results) > 1:
