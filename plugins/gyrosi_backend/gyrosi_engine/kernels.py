@@ -125,3 +125,13 @@ def pack_records(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     for r in range(n * width):
         v[r] = (keys[r // width, r % width] << np.uint64(RECORD_BITS)) | (top - np.uint64(r))
     return v
+
+
+def warm() -> None:
+    """Load (or compile) every kernel now rather than on the first batch learned."""
+    keys = np.zeros((1, 2), dtype=np.uint64)
+    one = np.zeros(1, dtype=np.int64)
+    stream_keys(one, one, one, np.zeros(1, dtype=np.int32), 0, 1, 24)
+    v = pack_records(keys)
+    firsts(runs_and_tokens(v, one, 2), v, 2)
+    over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)

@@ -12,6 +12,7 @@ a whole token with two array operations instead of a Python loop over its bytes.
 """
 
 import functools
+import os
 
 import numpy as np
 import numpy.typing as npt
@@ -35,24 +36,12 @@ class Vocab:
         self.encoding = encoding
         n = encoding.max_token_value + 1
         self.size = n
-        special = {encoding.encode_single_token(name) for name in encoding.special_tokens_set}
-        pieces: list[bytes] = []
-        has_bytes = np.zeros(n, dtype=bool)
-        for tid in range(n):
-            piece = b""
-            if tid < encoding.n_vocab:
-                try:
-                    raw = encoding.decode_single_token_bytes(tid)
-                except KeyError:
-                    raw = b""
-                if raw and tid not in special:
-                    piece, has_bytes[tid] = raw, True
-            pieces.append(piece)
+        has_bytes, lengths, blob = _token_bytes(encoding)
         self.has_bytes = has_bytes
-        self.lengths = np.fromiter((len(p) for p in pieces), dtype=np.int32, count=n)
+        self.lengths = lengths
         self.offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(self.lengths, out=self.offsets[1:])
-        self.blob = b"".join(pieces)
+        self.blob = blob
         self.gyration_keep, self.gyration_flip = self._compose_per_token(
             physics.KEEP_HALF, physics.XFORMS_HALF & physics.KEEP_HALF, identity=physics.HALF_MASK
         )
@@ -83,6 +72,48 @@ class Vocab:
 
     def introns(self, tid: int) -> bytes:
         return bytes(b ^ physics.GENE_MIC_S for b in self.token_bytes(tid))
+
+
+def _token_bytes(
+    encoding: tiktoken.Encoding,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32], bytes]:
+    """Which ids have bytes, their lengths, and all the bytes joined. Reading 200,000 tokens one
+    by one takes most of a second, so the result is cached per vocabulary (keyed by its hash)."""
+    from gyrosi_core.encoding import VOCAB_SHA256
+    from gyrosi_core.home import cache_dir
+
+    n = encoding.max_token_value + 1
+    path = cache_dir("vocab") / f"{encoding.name}-{VOCAB_SHA256[:16]}-{n}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            has_bytes, lengths, blob = saved["has_bytes"], saved["lengths"], saved["blob"]
+        if has_bytes.shape == lengths.shape == (n,) and int(lengths.sum()) == blob.size:
+            return has_bytes, lengths, blob.tobytes()
+    except (OSError, ValueError, KeyError):
+        pass  # no cache yet, or a damaged one: rebuild it
+    special = {encoding.encode_single_token(name) for name in encoding.special_tokens_set}
+    pieces: list[bytes] = []
+    has_bytes = np.zeros(n, dtype=bool)
+    for tid in range(n):
+        piece = b""
+        if tid < encoding.n_vocab and tid not in special:
+            try:
+                piece = encoding.decode_single_token_bytes(tid)
+            except KeyError:
+                piece = b""
+            has_bytes[tid] = bool(piece)
+        pieces.append(piece)
+    lengths = np.fromiter((len(p) for p in pieces), dtype=np.int32, count=n)
+    blob = b"".join(pieces)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, has_bytes=has_bytes, lengths=lengths,
+                     blob=np.frombuffer(blob, dtype=np.uint8))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only cache only costs the next start this second
+    return has_bytes, lengths, blob
 
 
 @functools.cache

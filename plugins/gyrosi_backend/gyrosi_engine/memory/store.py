@@ -24,28 +24,35 @@ from ..learn import PathState, Stream
 from ..vocab import Vocab
 from . import files
 from .errors import MemoryBusyError, MemoryCorruptError
-from .passive import Batch, Passive, group
+from .passive import MAX_BATCH_RECORDS, Batch, Passive, group
 
 SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
 LOCK = "memory.lock"
 LOCK_WAIT_S = 600.0
-#: Tokens per committed batch: what a `kill -9` can lose at most.
+#: Tokens per committed batch, at least: what a `kill -9` can lose at most. A batch grows with
+#: memory (an eighth of its entries, up to `MAX_BATCH_TOKENS`), because folding a batch in
+#: rewrites the sorted arrays: fewer, larger batches keep that cost from growing quadratically.
 BATCH_TOKENS = 1 << 18
+MAX_BATCH_TOKENS = 1 << 20
 
 
-def _batches(pieces: Iterable[npt.NDArray[np.int64]]) -> Iterator[npt.NDArray[np.int64]]:
-    """Token arrays regrouped into batches of about `BATCH_TOKENS`."""
+def _batches(
+    pieces: Iterable[npt.NDArray[np.int64]], target: Callable[[], int], most: int
+) -> Iterator[npt.NDArray[np.int64]]:
+    """Token arrays regrouped into batches of about `target()` tokens, never more than `most`."""
     pending: list[npt.NDArray[np.int64]] = []
     size = 0
     for piece in pieces:
         pending.append(piece)
         size += len(piece)
-        if size >= BATCH_TOKENS:
-            yield np.concatenate(pending)
+        if size >= target():
+            whole = np.concatenate(pending)
+            yield from (whole[i : i + most] for i in range(0, len(whole), most))
             pending, size = [], 0
     if size:
-        yield np.concatenate(pending)
+        whole = np.concatenate(pending)
+        yield from (whole[i : i + most] for i in range(0, len(whole), most))
 
 
 @dataclass
@@ -216,14 +223,15 @@ class Memory:
         on_wait: Callable[[], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> PathState:
-        """Learn token arrays in order, committing every `BATCH_TOKENS` tokens. The next batch's
-        entries are computed in a worker thread while this one is folded in and written."""
+        """Learn token arrays in order, committing a batch at a time (see `BATCH_TOKENS`). The
+        next batch's entries are computed in a worker thread while this one is folded in."""
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
 
         def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch]]:
             here = start
-            for tokens in _batches(pieces):
+            most = MAX_BATCH_RECORDS // (self.depth + 1)
+            for tokens in _batches(pieces, self._batch_target, most):
                 keys, after = self.stream.keys(tokens, here)
                 yield tokens, here, group(keys, tokens, 0)
                 here = final[0] = after
@@ -233,6 +241,9 @@ class Memory:
             if on_batch:
                 on_batch(len(tokens))
         return final[0]
+
+    def _batch_target(self) -> int:
+        return min(MAX_BATCH_TOKENS, max(BATCH_TOKENS, len(self.passive) // 8))
 
     def _append(self, batch: files.JournalBatch) -> None:
         path = self.journal_path
