@@ -33,6 +33,7 @@ MAX_SESSIONS = 256
 class Session:
     prompt: list[int] = field(default_factory=list)  # the prompt read so far
     at: PathState | None = None  # the path after the last user message
+    phase: int = -1  # how it was read (see `Generator.read`)
     pending: list[list[int]] = field(default_factory=list)  # user messages not yet learned
 
 
@@ -99,6 +100,21 @@ class GyroBackend(BaseBackend):
             i = j + 1
         return out
 
+    def _read(self, message: list[int]) -> tuple[PathState, int]:
+        """Read a user message (see `Generator.read`). Text quoted from the middle of a line
+        is learned with the space before its first word, which a typed prompt lacks: when the
+        message as typed does not reach the deepest context it could, it is also read with a
+        leading space, and the deeper of the two wins."""
+        read = self.engine.generator.read
+        at, phase, depth = read(message)
+        if depth < min(len(message), self.engine.settings.depth) and message:
+            text = self.engine.vocab.encoding.decode(message)
+            if not text.startswith((" ", "\n")):
+                spaced = read(self.engine.encode(" " + text))
+                if spaced[2] > depth:
+                    at, phase = spaced[0], spaced[1]
+        return at, phase
+
     # --- generating -------------------------------------------------------------------------
 
     def generate(
@@ -119,7 +135,7 @@ class GyroBackend(BaseBackend):
             with engine.lock:
                 engine.memory.refresh()
                 for message in messages:
-                    session.at = engine.generator.walk(engine.start(), message)
+                    session.at, session.phase = self._read(message)
                 at = session.at or engine.start()
                 trace = Trace()
                 answer = list(engine.generator.emit(at, max(1, max_tokens), trace))
@@ -128,6 +144,7 @@ class GyroBackend(BaseBackend):
                 session.pending.extend(messages)
             if self.settings.self_reinforce and answer:
                 session.pending.append(answer)
+            trace.phase = session.phase
             out = self._render(answer, trace, at, max_tokens)
         stops = set(stop_tokens)
         try:

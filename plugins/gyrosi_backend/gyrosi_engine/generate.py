@@ -31,6 +31,7 @@ from .learn import PathState
 from .memory.store import Memory
 
 NUDGE_STEPS = 6
+MAX_PHASE_BITS = 12  # `Generator.read` tries at most 2**12 starting phases
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
 
@@ -48,6 +49,7 @@ class Step:
 class Trace:
     steps: list[Step] = field(default_factory=list)
     halted: str = ""  # "end", "length", "exhausted", "loop"
+    phase: int = -1  # how the prompt was read: -1 from the archetype, else a representative
 
 
 class Generator:
@@ -178,6 +180,65 @@ class Generator:
         for intron in self.vocab.introns(token):
             cur = int(self.epistemology[cur, intron])
         return PathState(at.path[1:] + (cur,), False)
+
+    def depth_matched(self, path: tuple[int, ...], most: int) -> int:
+        """The deepest path context (up to `most`) that holds anything; 0 when none does."""
+        keys = context.path_keys(path, int(self.orbit_of[path[-1]]))
+        for d in range(min(most, self.depth), 0, -1):
+            if self._lookup(keys[d]):
+                return d
+        return 0
+
+    def read(self, tokens: list[int]) -> tuple[PathState, int, int]:
+        """The path after a prompt, the phase it was read in (-1: from the archetype, as a message
+        starts; else the 24-bit half it was started from), and the deepest learned context that
+        path reaches.
+
+        The boundary state remembers far back: a state bit survives every byte whose intron
+        leaves it alone, and in English text intron bit 5 is set only by capitals, newlines and
+        a few other bytes. A prompt that starts mid-sentence therefore lands on the learned path
+        only if read from the state the learned text had there. The path after the prompt
+        depends on the starting state only through the bits its first tokens keep (`keep` of
+        their composed map), so when the archetype does not reach the deepest context the
+        prompt allows, every setting of those bits (up to 2**12) is tried at once, and the one
+        that reaches the deepest learned context wins; ties go to the archetype, then the lowest
+        setting.
+        """
+        fresh = self.walk(PathState.start(self.atlas, self.depth), tokens)
+        reach = min(len(tokens), self.depth)
+        best_depth = self.depth_matched(fresh.path, reach)
+        if best_depth >= reach or not tokens:
+            return fresh, -1, best_depth
+        keep = np.uint32(physics.HALF_MASK)
+        flip = np.uint32(0)
+        keeps, flips = [], []
+        for token in tokens:
+            keep, flip = keep & self.vocab.gyration_keep[token], \
+                (flip & self.vocab.gyration_keep[token]) ^ self.vocab.gyration_flip[token]
+            keeps.append(keep)
+            flips.append(flip)
+        free = [b for b in range(physics.HALF_BITS) if int(keeps[len(tokens) - reach]) >> b & 1]
+        if not free or len(free) > MAX_PHASE_BITS:
+            return fresh, -1, best_depth
+        subsets = np.arange(1 << len(free), dtype=np.uint32)
+        starts = np.zeros(len(subsets), dtype=np.uint32)
+        for n, bit in enumerate(free):
+            starts |= ((subsets >> np.uint32(n)) & np.uint32(1)) << np.uint32(bit)
+        k = np.asarray(keeps[-reach:], dtype=np.uint32)
+        f = np.asarray(flips[-reach:], dtype=np.uint32)
+        paths = self.atlas._half_table[(starts[:, None] & k[None, :]) ^ f[None, :]]
+        best, phase = fresh, -1
+        seen = {fresh.path[-reach:]}
+        for start, row in zip(starts.tolist(), paths.tolist(), strict=True):
+            key = tuple(row)
+            if key in seen or min(row) < 0:
+                continue  # the same path, or a start no reachable state has
+            seen.add(key)
+            path = (self.atlas.archetype_index,) * (self.depth - reach) + key
+            depth = self.depth_matched(path, reach)
+            if depth > best_depth:
+                best, best_depth, phase = PathState(path, False), depth, int(start)
+        return best, phase, best_depth
 
     def walk(self, at: PathState, tokens: list[int]) -> PathState:
         """The path after reading `tokens` (a prompt): one vectorised pass."""

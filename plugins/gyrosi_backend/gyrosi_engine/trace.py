@@ -20,6 +20,9 @@ def _state(engine: Engine, index: int) -> str:
 
 def describe(engine: Engine, at: PathState, trace: Trace, answer: list[int]) -> str:
     lines = [f"start: {_state(engine, at.path[-1])}"]
+    if trace.phase >= 0:
+        lines.append(f"prompt read in phase 0x{trace.phase:06x} (the state bits it kept), which "
+                     f"reaches a deeper learned context than reading from the archetype")
     steps = trace.steps
     if steps:
         depths = Counter(s.depth for s in steps if s.level == 0)

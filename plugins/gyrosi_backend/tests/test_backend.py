@@ -154,3 +154,20 @@ def test_a_loop_in_learned_text_halts(tmp_path: Path, built_home: Path) -> None:
     out = list(engine.generator.emit(at, 1000, trace))
     assert trace.halted == "loop"
     assert 5 < len(out) < 60
+
+
+@pytest.mark.parametrize("prompt, expected", [
+    ("the violet harbour while", " seven clockwork herons count the lanterns"),
+    ("clockwork herons count the lanterns", " one by one until the tide"),
+])
+def test_a_prompt_from_mid_sentence_finds_its_phase(shared_engine: Engine, harmony_encoding: Any,
+                                                    prompt: str, expected: str) -> None:
+    backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
+    # Read from the archetype, as a message starts, the prompt misses the learned path: the
+    # state still carries bits from the capital that began the learned sentence.
+    fresh = shared_engine.generator.walk(shared_engine.start(), shared_engine.encode(prompt))
+    assert shared_engine.generator.depth_matched(fresh.path, 6) < 5
+    conv, _ = turn(backend, harmony_encoding, prompt)
+    analysis, final = messages(conv)[-2:]
+    assert final.content[0].text.startswith(expected)
+    assert "prompt read in phase" in analysis.content[0].text
