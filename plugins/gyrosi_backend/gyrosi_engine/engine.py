@@ -96,4 +96,7 @@ class Engine:
                     self.memory.learn(np.asarray(tokens, dtype=np.int64), self.start())
 
     def close(self) -> None:
+        """Save the address cache, and fold what this process journaled into the snapshot."""
         self.addresses.save()
+        if self.memory.batches_replayed:
+            self.memory.compact()
