@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from ..atlas.layout import fsync_dir
 from .errors import MemoryCorruptError
 
 FORMAT = 1
@@ -44,14 +45,6 @@ class Snapshot:
     next_seq: int
     ident: npt.NDArray[np.uint64]
     meta: npt.NDArray[np.uint32]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_snapshot(path: Path, snap: Snapshot) -> None:
@@ -75,7 +68,7 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
@@ -135,7 +128,7 @@ def write_journal(path: Path, depth: int, generation: int) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 @dataclass
