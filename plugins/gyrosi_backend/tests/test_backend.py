@@ -171,3 +171,33 @@ def test_a_prompt_from_mid_sentence_finds_its_phase(shared_engine: Engine, harmo
     analysis, final = messages(conv)[-2:]
     assert final.content[0].text.startswith(expected)
     assert "prompt read in phase" in analysis.content[0].text
+
+
+def test_the_ladder_is_climbed_in_order(tmp_path: Path, built_home: Path) -> None:
+    from gyrosi_engine import context
+
+    home = engine_home(tmp_path / "home", built_home)
+    engine = Engine(GyroConfig(starter=False), home=home)
+    engine.learn_texts([LEARNED])
+    gen, atlas = engine.generator, engine.atlas
+    levels = set()
+    for prompt in ["Zzyzx qwerty", "QQQQ", "xyzzy plugh", "12345 !!!", "\n\n\n", LEARNED[:40]]:
+        at = gen.walk(engine.start(), engine.encode(prompt))
+        step = gen.propose(at.path)
+        state = at.path[-1]
+        keys = context.path_keys(at.path, int(atlas.phenomenology[state]))
+        path_hit = any(gen._lookup(k) for k in keys[1:])
+        orbit_hit = bool(gen._lookup(keys[0]))
+        if step is None:
+            levels.add("exhausted")
+            assert not path_hit and not orbit_hit
+            continue
+        levels.add(step.level)
+        assert step.token in gen._lookup(keys[step.depth]) if step.level == 0 else True
+        if step.level >= 1:
+            assert not path_hit
+        if step.level >= 2:
+            assert not orbit_hit
+            assert any(gen._lookup(context.path_keys((), o)[0])
+                       for o in atlas.neighbour_orbits(state))
+    assert {0, 1, 2, "exhausted"} <= levels
