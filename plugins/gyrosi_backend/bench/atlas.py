@@ -35,7 +35,7 @@ def build_once(home: Path) -> dict:
     return json.loads(out)
 
 
-def stream_rates(atlas, n: int) -> tuple[float, float]:
+def stream_rates(atlas, n: int) -> tuple[float, float, float]:
     """Direct T on Python ints versus epistemology lookups, over the same intron stream."""
     from gyrosi_engine import physics
 
