@@ -14,6 +14,7 @@ from gyrosi_engine.backend import GyroBackend
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.settings import GyroConfig
 
+# Test sentences must not appear in any README: the starter corpus learns the READMEs.
 LEARNED = ("Marmalade engines hum softly beneath the violet harbour while seven clockwork herons "
            "count the lanterns one by one until the tide forgets its name.")
 
