@@ -139,7 +139,7 @@ def register(cli: click.Group) -> None:
         found = _collect(paths)
         engine = _engine(config_file)
         memory = engine.memory
-        before_entries, before_tokens = len(memory.passive), memory.tokens_learned
+        before_entries, before_tokens = len(memory.passive), memory.learned_here
         total = sum(p.stat().st_size for p in found.files)
         started = time.perf_counter()
         console = Console(stderr=True)
@@ -170,7 +170,7 @@ def register(cli: click.Group) -> None:
         stats = memory.stats()
         if found.stdin and not found.learned and not found.files:
             click.echo("Standard input was empty: nothing to learn.")
-        learned = stats.tokens_learned - before_tokens
+        learned = memory.learned_here - before_tokens  # not what other learners added meanwhile
         click.echo(
             f"Learned {learned:,} tokens from {found.learned:,} "
             f"{'message' if found.learned == 1 else 'messages'} ({found.bytes / 1e6:,.2f} MB in "

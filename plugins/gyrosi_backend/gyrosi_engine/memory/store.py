@@ -91,6 +91,7 @@ class Memory:
         self.tokens_learned = 0
         self.next_seq = 0
         self.batches_replayed = 0
+        self.learned_here = 0
         with self._locked("open"):
             pass
 
@@ -217,6 +218,8 @@ class Memory:
         with self._locked("write to", on_wait):
             self._merge(tokens, batch)
             self._append(files.JournalBatch(tokens, at.fresh, at.path))
+        # what this process learned, as opposed to what it replayed from others
+        self.learned_here += int(np.count_nonzero(tokens != self.stream.end_token))
 
     def learn_stream(
         self, pieces: Iterable[npt.NDArray[np.int64]], at: PathState | None = None, *,
