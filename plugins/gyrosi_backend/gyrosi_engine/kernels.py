@@ -17,7 +17,7 @@ TOKEN_BITS = 18
 RECORD_BITS = 23
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def mix(x: np.uint64) -> np.uint64:
     """splitmix64's finaliser: every input bit reaches every key bit."""
     x = (x ^ (x >> np.uint64(30))) * M1
@@ -25,7 +25,7 @@ def mix(x: np.uint64) -> np.uint64:
     return x ^ (x >> np.uint64(31))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def stream_keys(
     before: npt.NDArray[np.int64], ext: npt.NDArray[np.int64], msg_start: npt.NDArray[np.int64],
     orbit_of: npt.NDArray[np.int32], archetype: int, depth: int, key_shift: int,
@@ -46,7 +46,7 @@ def stream_keys(
     return keys
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def runs_and_tokens(
     v: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], width: int
 ) -> npt.NDArray[np.uint64]:
@@ -68,7 +68,7 @@ def runs_and_tokens(
     return w
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def firsts(
     w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
@@ -96,7 +96,7 @@ def firsts(
     return ident[: out + 1], pos[: out + 1], odd[: out + 1]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
              per_context: int) -> npt.NDArray[np.bool_]:
     """Entries beyond the `per_context` most recent of their context (`ident` sorted)."""
@@ -115,7 +115,7 @@ def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
     return drop
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def pack_records(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """`key << 23 | (2**23 - 1 - r)` for record r = position * width + depth: sorted, a context's
     records come newest first."""
