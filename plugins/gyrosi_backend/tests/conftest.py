@@ -86,6 +86,11 @@ class MemoryKit:
         stats: dict[str, int] = json.loads(done.stdout)
         return stats
 
+    def run_input(self, home: Path, data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """`gyrosi ARGS` with `data` on its standard input."""
+        return subprocess.run([*GYROSI, *args], env=gyrosi_env(home), input=data,
+                              capture_output=True)
+
     @staticmethod
     def corpus(folder: Path, megabytes: float, files: int, seed: int = 4) -> list[Path]:
         """Varied generated sentences (random made-up words), split over `files` files."""
