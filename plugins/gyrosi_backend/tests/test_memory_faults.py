@@ -117,6 +117,24 @@ def test_a_torn_journal_tail_is_dropped_and_cut_off_by_the_next_learn(
     assert journal.stat().st_size == HEADER  # compacted; the torn bytes are gone
 
 
+def test_a_zero_filled_torn_tail_is_dropped(
+    cli: Cli, kit: Kit, home_cfg: tuple[Path, Path], tmp_path: Path
+) -> None:
+    home, config = home_cfg
+    learn_sentence(cli, home, config, tmp_path)
+    journal = home / "memory" / JOURNAL
+    with open(journal, "ab") as f:
+        f.write(batch(np.arange(1000, 1300)))
+        f.write(bytes(4096))  # ext4 data=writeback, XFS: the size landed, the data did not
+    base = kit.stats(home, config)["tokens_learned"]
+    more = tmp_path / "more.txt"
+    more.write_text("A second message about the quiet orchard behind the mill.\n", encoding="utf-8")
+    done = cli.run(home, "learn", "--config", str(config), str(more))
+    assert done.returncode == 0, done.stderr
+    assert kit.stats(home, config)["tokens_learned"] == base + learned(done.stdout)
+    assert journal.stat().st_size == HEADER  # compacted; the zeros are gone
+
+
 def test_a_torn_last_batch_with_a_bad_checksum_is_dropped(
     cli: Cli, kit: Kit, home_cfg: tuple[Path, Path], tmp_path: Path
 ) -> None:
