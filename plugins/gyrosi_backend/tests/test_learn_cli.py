@@ -4,8 +4,11 @@ keep what they learned; bad input is reported, never a traceback; export/reset/i
 trip."""
 
 import re
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 Cli = Any
 Kit = Any  # conftest.MemoryKit
@@ -68,31 +71,59 @@ def test_learned_text_is_continued_as_learned_the_same_in_every_process(
     assert generate(cli, home, None, start, "--no-learn") == first
 
 
-def test_two_learners_at_once_both_keep_what_they_learned(
-    cli: Cli, kit: Kit, home_cfg: tuple[Path, Path], tmp_path: Path
-) -> None:
-    home, config = home_cfg
-    inputs = []
-    for seed, sentence in ((1, GLACIER), (2, ORCHARD)):
-        # ~1 MB each (several 65,536-token batches), the sentence in the middle, so the two
-        # learners interleave their batches under the memory lock.
-        bulk = kit.corpus(tmp_path / f"bulk{seed}", 1, 2, seed=seed)
-        path = tmp_path / f"learner{seed}.txt"
-        path.write_text(bulk[0].read_text() + sentence + "\n" + bulk[1].read_text(),
-                        encoding="utf-8")
-        inputs.append(path)
-    procs = [cli.start(home, "learn", "--config", str(config), str(p)) for p in inputs]
-    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+@pytest.fixture(scope="module")
+def overlapping(
+    cli: Cli, kit: Kit, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, list[int]]:
+    """Two `gyrosi learn`s into one home at once: a ~6 MB file (GLACIER in the middle, many
+    65,536-token batches) and, started once the first has committed a batch, a short file
+    (ORCHARD) that is learned and done while the first still runs. Returns the home, its config
+    and the token counts the two reported."""
+    root = tmp_path_factory.mktemp("learners")
+    home, config = kit.home(root)
+    bulk = kit.corpus(root / "bulk", 6, 2)
+    big = root / "glacier.txt"
+    big.write_text(bulk[0].read_text() + GLACIER + "\n" + bulk[1].read_text(), encoding="utf-8")
+    small = root / "orchard.txt"
+    small.write_text(ORCHARD + "\n", encoding="utf-8")
+    journal = home / "memory" / "journal.gsj"
+    first = cli.start(home, "learn", "--config", str(config), str(big))
+    try:
+        while first.poll() is None and not (journal.exists() and journal.stat().st_size > 28):
+            time.sleep(0.01)
+        second = cli.run(home, "learn", "--config", str(config), str(small))
+        assert first.poll() is None, "the big learn ended first; grow its corpus"
+        code, (out, err) = first.wait(timeout=300), first.communicate()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
     counts = []
-    for code, out, err in results:
-        assert code == 0, err
-        assert "Traceback" not in err
-        counts.append(learned(out))
-    assert kit.stats(home, config)["tokens_learned"] == sum(counts)
+    for code_, out_, err_ in ((code, out, err), (second.returncode, second.stdout, second.stderr)):
+        assert code_ == 0, err_
+        assert "Traceback" not in err_
+        counts.append(learned(out_))
+    return home, config, counts
+
+
+def test_two_learners_at_once_both_keep_what_they_learned(
+    cli: Cli, kit: Kit, overlapping: tuple[Path, Path, list[int]]
+) -> None:
+    home, config, counts = overlapping
+    assert kit.stats(home, config)["tokens_learned"] >= max(counts) > 0
     for sentence in (GLACIER, ORCHARD):
         start, expected = prefix(sentence)
         out = generate(cli, home, config, start, "--no-learn")
         assert out.strip().startswith(expected), (sentence, out)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: `gyrosi learn` reports memory growth since it opened "
+                   "(tokens_learned after - before), so it counts what other learners committed")
+def test_each_concurrent_learner_reports_only_what_it_learned(
+    kit: Kit, overlapping: tuple[Path, Path, list[int]]
+) -> None:
+    home, config, counts = overlapping
+    assert sum(counts) == kit.stats(home, config)["tokens_learned"], counts
 
 
 def test_bad_input_is_reported_and_good_input_learned(
