@@ -91,6 +91,11 @@ class MemoryKit:
         return subprocess.run([*GYROSI, *args], env=gyrosi_env(home), input=data,
                               capture_output=True)
 
+    def start_input(self, home: Path, *args: str) -> subprocess.Popen[bytes]:
+        """`gyrosi ARGS` started with a pipe on its standard input."""
+        return subprocess.Popen([*GYROSI, *args], env=gyrosi_env(home), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
     @staticmethod
     def corpus(folder: Path, megabytes: float, files: int, seed: int = 4) -> list[Path]:
         """Varied generated sentences (random made-up words), split over `files` files."""

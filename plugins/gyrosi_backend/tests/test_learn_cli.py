@@ -4,6 +4,7 @@ keep what they learned; bad input is reported, never a traceback; export/reset/i
 trip."""
 
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -71,36 +72,52 @@ def test_learned_text_is_continued_as_learned_the_same_in_every_process(
     assert generate(cli, home, None, start, "--no-learn") == first
 
 
+def reading_stdin(pid: int) -> bool:
+    """Whether process `pid` is blocked reading its standard input pipe (Linux /proc)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        syscall = Path(f"/proc/{pid}/syscall").read_text()
+    except OSError:
+        return False
+    return "pipe" in wchan or syscall.startswith("0 0x0 ")  # read(0, …) on x86-64
+
+
 @pytest.fixture(scope="module")
 def overlapping(
     cli: Cli, kit: Kit, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path, list[int]]:
-    """Two `gyrosi learn`s into one home at once: a ~6 MB file (GLACIER in the middle, many
-    65,536-token batches) and, started once the first has committed a batch, a short file
-    (ORCHARD) that is learned and done while the first still runs. Returns the home, its config
-    and the token counts the two reported."""
+    """Two `gyrosi learn`s into one home at once. The first (`learn -`) opens the memory and
+    waits for its standard input; the second learns a ~2 MB file (GLACIER in the middle, many
+    65,536-token batches); once that has committed a batch the first gets ORCHARD and must
+    catch up with the other's batches before folding its own. Returns the home, its config and
+    the token counts the two reported (stdin learner first)."""
     root = tmp_path_factory.mktemp("learners")
     home, config = kit.home(root)
-    bulk = kit.corpus(root / "bulk", 6, 2)
+    bulk = kit.corpus(root / "bulk", 2, 2)
     big = root / "glacier.txt"
     big.write_text(bulk[0].read_text() + GLACIER + "\n" + bulk[1].read_text(), encoding="utf-8")
-    small = root / "orchard.txt"
-    small.write_text(ORCHARD + "\n", encoding="utf-8")
     journal = home / "memory" / "journal.gsj"
-    first = cli.start(home, "learn", "--config", str(config), str(big))
+    waiting = kit.start_input(home, "learn", "--config", str(config), "-")
+    procs: list[subprocess.Popen[Any]] = [waiting]
     try:
+        while not reading_stdin(waiting.pid):
+            assert waiting.poll() is None, waiting.communicate()
+            time.sleep(0.02)
+        first = cli.start(home, "learn", "--config", str(config), str(big))
+        procs.append(first)
         while first.poll() is None and not (journal.exists() and journal.stat().st_size > 28):
             time.sleep(0.01)
-        second = cli.run(home, "learn", "--config", str(config), str(small))
-        assert first.poll() is None, "the big learn ended first; grow its corpus"
-        code, (out, err) = first.wait(timeout=300), first.communicate()
+        out, err = waiting.communicate((ORCHARD + "\n").encode(), timeout=300)
+        results = [(waiting.returncode, out.decode(), err.decode()),
+                   (first.wait(timeout=300), *first.communicate())]
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.communicate()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     counts = []
-    for code_, out_, err_ in ((code, out, err), (second.returncode, second.stdout, second.stderr)):
-        assert code_ == 0, err_
+    for code, out_, err_ in results:
+        assert code == 0, err_
         assert "Traceback" not in err_
         counts.append(learned(out_))
     return home, config, counts
