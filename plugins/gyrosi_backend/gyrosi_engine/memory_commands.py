@@ -243,7 +243,13 @@ def register(cli: click.Group) -> None:
         if not yes:
             raise GyrosiError(
                 "`gyrosi memory reset` forgets everything learned; add --yes to do it.")
-        engine = _engine(config_file, starter=False)
-        engine.memory.reset()
-        (engine.memory.root / "starter.done").unlink(missing_ok=True)
-        click.echo(f"Memory in {engine.memory.root} is now empty.")
+        from gyrosi_core.home import gyrosi_home
+
+        from .memory.store import reset_memory
+
+        root = gyrosi_home() / "memory"
+        moved = reset_memory(root, _settings(config_file).depth)
+        (root / "starter.done").unlink(missing_ok=True)
+        for path in moved:
+            click.echo(f"Moved the damaged {path.name.split('.damaged-')[0]} aside to {path}.")
+        click.echo(f"Memory in {root} is now empty.")

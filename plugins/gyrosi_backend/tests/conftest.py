@@ -52,3 +52,78 @@ def built_home(tmp_path_factory: pytest.TempPathFactory, cli: Cli) -> Path:
 @pytest.fixture(scope="session")
 def atlas(built_home: Path) -> Atlas:
     return Atlas.load(AtlasPaths(built_home))
+
+
+# --- memory and learning tests (issue 4) --------------------------------------------------------
+
+
+class MemoryKit:
+    """Homes with an empty memory, on the session's atlas, for memory and learning tests (the
+    tests import with importlib, so helpers they share come as this fixture)."""
+
+    def __init__(self, cli: Cli, built_home: Path) -> None:
+        self.cli, self.built_home = cli, built_home
+
+    def home(self, root: Path, **gyrosi: object) -> tuple[Path, Path]:
+        """A fresh home whose atlas is a symlink to the session's, and a config file: no starter
+        corpus, so memory holds only what a test learns; `gyrosi` adds `backends.gyrosi` keys."""
+        import json
+
+        home = root / "home"
+        home.mkdir(parents=True)
+        (home / "atlas").symlink_to(self.built_home / "atlas", target_is_directory=True)
+        config = root / "config.json"
+        section = {"starter": False, **gyrosi}
+        config.write_text(json.dumps({"backends": {"gyrosi": section}}), encoding="utf-8")
+        return home, config
+
+    def stats(self, home: Path, config: Path) -> dict[str, int]:
+        import json
+
+        done = self.cli.run(home, "memory", "stats", "--json", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+        stats: dict[str, int] = json.loads(done.stdout)
+        return stats
+
+    def run_input(self, home: Path, data: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+        """`gyrosi ARGS` with `data` on its standard input."""
+        return subprocess.run([*GYROSI, *args], env=gyrosi_env(home), input=data,
+                              capture_output=True)
+
+    def start_input(self, home: Path, *args: str) -> subprocess.Popen[bytes]:
+        """`gyrosi ARGS` started with a pipe on its standard input."""
+        return subprocess.Popen([*GYROSI, *args], env=gyrosi_env(home), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @staticmethod
+    def corpus(folder: Path, megabytes: float, files: int, seed: int = 4) -> list[Path]:
+        """Varied generated sentences (random made-up words), split over `files` files."""
+        import random
+
+        rng = random.Random(seed)
+        words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                         for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for i in range(files):
+            lines, size = [], 0
+            while size < megabytes * 1_000_000 / files:
+                line = " ".join(rng.choice(words) for _ in range(rng.randint(5, 20)))
+                lines.append(line.capitalize() + ".\n")
+                size += len(line) + 2
+            path = folder / f"part{i}.txt"
+            path.write_text("".join(lines), encoding="utf-8")
+            out.append(path)
+        return out
+
+
+@pytest.fixture(scope="session")
+def kit(cli: Cli, built_home: Path) -> MemoryKit:
+    return MemoryKit(cli, built_home)
+
+
+@pytest.fixture
+def home_cfg(tmp_path: Path, kit: MemoryKit) -> tuple[Path, Path]:
+    """A fresh home with an empty memory and its config file."""
+    return kit.home(tmp_path)

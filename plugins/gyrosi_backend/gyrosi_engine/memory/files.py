@@ -169,6 +169,8 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
         magic, n, fresh, *bpath = bhead.unpack_from(data, pos)
         (crc,) = struct.unpack_from("<I", data, pos + bhead.size)
         start = pos + bhead.size + 4
+        if magic != BATCH_MAGIC and not any(data[pos:]):
+            break  # a zero-filled tail: the file grew but the unsynced last batch never landed
         if magic != BATCH_MAGIC:
             raise MemoryCorruptError(
                 f"The memory journal {path} is damaged at byte {base + pos}; {hint}."

@@ -310,16 +310,6 @@ class Memory:
             self.offset = files.JOURNAL_HEAD.size + 4
         return len(seq)
 
-    def reset(self) -> None:
-        with self._locked("reset"):
-            self.passive.ident = np.empty(0, np.uint64)
-            self.passive.meta = np.empty(0, np.uint32)
-            self.tokens_learned = self.next_seq = 0
-            self._write_snapshot(self.snapshot_path, self.generation + 1)
-            self.generation += 1
-            files.write_journal(self.journal_path, self.depth, self.generation)
-            self.offset = files.JOURNAL_HEAD.size + 4
-
     def refresh(self) -> None:
         """Pick up what other processes learned since (cheap when nothing changed)."""
         with self._locked("read"):
@@ -346,3 +336,32 @@ def wait_message(root: Path) -> Callable[[], None]:
         time.sleep(0)
 
     return say
+
+
+def reset_memory(root: Path, depth: int) -> list[Path]:
+    """Empty the memory in `root` without reading it, so a damaged memory can be reset too (the
+    refusal messages advise it). Files that cannot be read are moved aside, never deleted;
+    returns where they went. Other processes see the new generation and reload."""
+    root.mkdir(parents=True, exist_ok=True)
+    moved: list[Path] = []
+    with FileLock(str(root / LOCK)):
+        generation = 0
+        for name in (SNAPSHOT, JOURNAL):
+            path = root / name
+            if not path.exists():
+                continue
+            try:
+                if name == SNAPSHOT:
+                    generation = max(generation, files.read_snapshot(path).generation)
+                else:
+                    files.read_journal(path, depth)
+                    generation = max(generation, files.journal_generation(path) or 0)
+            except MemoryCorruptError:
+                aside = path.with_name(f"{name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+                path.rename(aside)
+                moved.append(aside)
+        generation += 1
+        files.write_snapshot(root / SNAPSHOT, files.Snapshot(
+            depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32)))
+        files.write_journal(root / JOURNAL, depth, generation)
+    return moved
