@@ -153,3 +153,13 @@ def test_ensure_atlas_refuses_a_damaged_atlas(built_home: Path, tmp_path: Path) 
         ensure_atlas(paths, Silent())
     assert not paths.map_file("ontology").exists()
     assert ensure_atlas(AtlasPaths(built_home), Silent()).n_states == 788_986
+
+
+def test_a_dangling_atlas_link_is_replaced_by_a_build(tmp_path: Path) -> None:
+    # A home whose `atlas` links to a folder that is gone (a shared atlas deleted elsewhere).
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "atlas").symlink_to(tmp_path / "gone", target_is_directory=True)
+    atlas = ensure_atlas(AtlasPaths(home), Silent())
+    assert atlas.n_states == 788_986
+    assert (home / "atlas").is_dir() and not (home / "atlas").is_symlink()

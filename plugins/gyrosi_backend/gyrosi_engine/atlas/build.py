@@ -222,7 +222,7 @@ def build(paths: AtlasPaths, report: Reporter | None = None) -> dict[str, Any]:
         stamps = {name: file_stamp(staging / f"{name}.npy") for name in MAPS}
         write_json_atomic(staging / STAT_CACHE, stamps)
         fsync_dir(staging)
-        if paths.root.exists():
+        if paths.root.exists() or paths.root.is_symlink():  # a dangling link is moved too
             old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=paths.home))
             os.replace(paths.root, old / "atlas")
             os.replace(staging, paths.root)
