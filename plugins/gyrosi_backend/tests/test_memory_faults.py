@@ -2,7 +2,6 @@
 damaged journals, snapshots from another format version or with a flipped byte, a memory opened
 with another context depth. Damaged files are refused with one sentence and never overwritten."""
 
-import re
 import signal
 import struct
 import time
@@ -16,27 +15,14 @@ import pytest
 from gyrosi_engine.memory import files
 from gyrosi_engine.memory.store import BATCH_TOKENS, JOURNAL, SNAPSHOT
 
+from .test_learn_cli import learned, one_error
+
 Cli = Any
 Kit = Any  # conftest.MemoryKit
 
 SENTENCE = ("The lighthouse keeper on the northern cliff counted seventeen copper gulls before the "
             "violet storm arrived over the harbour at dawn.\n")
 HEADER = files.JOURNAL_HEAD.size + 4  # an empty journal: its header and crc only
-
-
-def one_error(stderr: str) -> str:
-    """The single `Error: …` sentence a refusal prints; no traceback."""
-    assert "Traceback" not in stderr, stderr
-    errors = [line for line in stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, stderr
-    assert errors[0].rstrip().endswith("."), errors[0]
-    return errors[0]
-
-
-def learned(stdout: str) -> int:
-    match = re.search(r"Learned ([\d,]+) tokens", stdout)
-    assert match, stdout
-    return int(match[1].replace(",", ""))
 
 
 def learn_sentence(cli: Cli, home: Path, config: Path, tmp_path: Path) -> Path:
