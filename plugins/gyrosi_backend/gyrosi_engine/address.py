@@ -5,7 +5,6 @@ of the 256 orbit representatives; ties go to the smaller orbit, then the lower s
 on nothing learned, so it is computed on first need and cached (`AddressBook`).
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import numpy.typing as npt
 
 from . import physics
 from .atlas import Atlas
+from .atlas.layout import replacing
 from .vocab import Vocab
 
 # arccos(1 - 2h/48) for every Hamming distance h: angular distance between two states.
@@ -64,8 +64,6 @@ class AddressBook:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with replacing(self.path, durable=False) as f:
             np.save(f, self.table)
-        os.replace(tmp, self.path)
         self.dirty = False

@@ -74,7 +74,7 @@ class GyroBackend(BaseBackend):
             self.sessions.popitem(last=False)
         return session, len(session.prompt)
 
-    def _user_messages(self, tokens: Sequence[int], start: int) -> list[list[int]]:
+    def _user_messages(self, tokens: list[int], start: int) -> list[list[int]]:
         """Content tokens of each complete user message that starts at or after `start`."""
         sp = self.special
         out: list[list[int]] = []
@@ -85,11 +85,10 @@ class GyroBackend(BaseBackend):
                 i += 1
                 continue
             try:
-                m = tokens.index(sp.message, i + 1) if isinstance(tokens, list) else \
-                    list(tokens).index(sp.message, i + 1)
+                m = tokens.index(sp.message, i + 1)
             except ValueError:
                 break
-            header = list(tokens[i + 1 : m])
+            header = tokens[i + 1 : m]
             j = m + 1
             while j < n and tokens[j] not in sp.message_ends:
                 j += 1

@@ -35,10 +35,12 @@ def _mix_int(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def scan_halves(
-    vocab: Vocab, tokens: npt.NDArray[np.int64], start_half: int, fresh: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.uint32]:
-    """The 24-bit half of the state after each token. `fresh[j]`: token j starts a message."""
+def scan_maps(
+    vocab: Vocab, tokens: npt.NDArray[np.int64], fresh: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """The composed gyration map (keep, flip) from the stream's start to after each token: the
+    half after token j from start h is `(h & keep[j]) ^ flip[j]`. `fresh[j]`: token j starts a
+    message."""
     keep = vocab.gyration_keep[tokens]
     flip = vocab.gyration_flip[tokens]
     # A message start is the archetype followed by the token: a map that forgets everything.
@@ -50,6 +52,14 @@ def scan_halves(
         k_new, f_new = compose(keep[:-step], flip[:-step], keep[step:], flip[step:])
         keep[step:], flip[step:] = k_new, f_new
         step *= 2
+    return keep, flip
+
+
+def scan_halves(
+    vocab: Vocab, tokens: npt.NDArray[np.int64], start_half: int, fresh: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.uint32]:
+    """The 24-bit half of the state after each token. `fresh[j]`: token j starts a message."""
+    keep, flip = scan_maps(vocab, tokens, fresh)
     return (np.uint32(start_half) & keep) ^ flip
 
 

@@ -98,5 +98,5 @@ class Engine:
     def close(self) -> None:
         """Save the address cache, and fold what this process journaled into the snapshot."""
         self.addresses.save()
-        if self.memory.batches_replayed:
+        if self.memory.journal_batches:
             self.memory.compact()

@@ -139,9 +139,9 @@ class Generator:
 
     def _find(self, state: int, keys: list[int]) -> tuple[int, int, int, list[int]] | None:
         """(context key, level, depth, candidates) of the first non-empty rung."""
-        for d in range(self.depth, 0, -1):
-            if cands := self._lookup(keys[d]):
-                return keys[d], 0, d, cands
+        d, cands = self._deepest(keys, self.depth)
+        if cands:
+            return keys[d], 0, d, cands
         if cands := self._lookup(keys[0]):
             return keys[0], 1, 0, cands
         for orbit in self.atlas.neighbour_orbits(state):
@@ -173,21 +173,24 @@ class Generator:
     # --- walking ----------------------------------------------------------------------------
 
     def advance(self, at: PathState, token: int) -> PathState:
-        """The path after emitting `token` (the same walk learning does)."""
+        """The path after emitting `token`: the token's gyration map, as learning applies it."""
         if token == self.end_token:
             return PathState.start(self.atlas, self.depth)
-        cur = at.path[-1]
-        for intron in self.vocab.introns(token):
-            cur = int(self.epistemology[cur, intron])
-        return PathState(at.path[1:] + (cur,), False)
+        half = int(self.ontology[at.path[-1]]) & physics.HALF_MASK
+        half = (half & int(self.vocab.gyration_keep[token])) ^ int(self.vocab.gyration_flip[token])
+        return PathState(at.path[1:] + (int(self.atlas._half_table[half]),), False)
+
+    def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
+        """The deepest path context (up to depth `most`) that holds anything, and its tokens;
+        (0, []) when none does."""
+        for d in range(min(most, self.depth), 0, -1):
+            if cands := self._lookup(keys[d]):
+                return d, cands
+        return 0, []
 
     def depth_matched(self, path: tuple[int, ...], most: int) -> int:
         """The deepest path context (up to `most`) that holds anything; 0 when none does."""
-        keys = context.path_keys(path, int(self.orbit_of[path[-1]]))
-        for d in range(min(most, self.depth), 0, -1):
-            if self._lookup(keys[d]):
-                return d
-        return 0
+        return self._deepest(context.path_keys(path, int(self.orbit_of[path[-1]])), most)[0]
 
     def read(self, tokens: list[int]) -> tuple[PathState, int, int]:
         """The path after a prompt, the phase it was read in (-1: from the archetype, as a message
@@ -209,14 +212,8 @@ class Generator:
         best_depth = self.depth_matched(fresh.path, reach)
         if best_depth >= reach or not tokens:
             return fresh, -1, best_depth
-        keep = np.uint32(physics.HALF_MASK)
-        flip = np.uint32(0)
-        keeps, flips = [], []
-        for token in tokens:
-            keep, flip = keep & self.vocab.gyration_keep[token], \
-                (flip & self.vocab.gyration_keep[token]) ^ self.vocab.gyration_flip[token]
-            keeps.append(keep)
-            flips.append(flip)
+        keeps, flips = context.scan_maps(self.vocab, np.asarray(tokens, dtype=np.int64),
+                                         np.zeros(len(tokens), dtype=bool))
         free = [b for b in range(physics.HALF_BITS) if int(keeps[len(tokens) - reach]) >> b & 1]
         if not free or len(free) > MAX_PHASE_BITS:
             return fresh, -1, best_depth
@@ -224,9 +221,8 @@ class Generator:
         starts = np.zeros(len(subsets), dtype=np.uint32)
         for n, bit in enumerate(free):
             starts |= ((subsets >> np.uint32(n)) & np.uint32(1)) << np.uint32(bit)
-        k = np.asarray(keeps[-reach:], dtype=np.uint32)
-        f = np.asarray(flips[-reach:], dtype=np.uint32)
-        paths = self.atlas._half_table[(starts[:, None] & k[None, :]) ^ f[None, :]]
+        paths = self.atlas._half_table[(starts[:, None] & keeps[None, -reach:])
+                                       ^ flips[None, -reach:]]
         best, phase = fresh, -1
         seen = {fresh.path[-reach:]}
         for start, row in zip(starts.tolist(), paths.tolist(), strict=True):

@@ -6,7 +6,7 @@ stdin, one conversation message) starts from a fresh path and ends with a learne
 is what lets generation halt where learned text ended.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,12 +93,3 @@ def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
         yield text[start:end]
         start = end
 
-
-def message_tokens(
-    vocab: Vocab, texts: Iterable[str], end_token: int
-) -> Iterator[npt.NDArray[np.int64]]:
-    """Token arrays of one message given as text chunks, the last followed by `<|end|>`."""
-    encode = vocab.encoding.encode_ordinary
-    for text in texts:
-        yield np.asarray(encode(text), dtype=np.int64)
-    yield np.asarray([end_token], dtype=np.int64)

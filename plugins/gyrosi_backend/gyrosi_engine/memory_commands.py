@@ -38,15 +38,12 @@ def _settings(config_file: str | None) -> GyroConfig:
 
 
 def _engine(config_file: str | None, *, starter: bool = True):  # noqa: ANN202 - lazy import
-    from .backend import learn_starter, starter_done
+    """The engine; with `starter`, as the backend opens it (starter corpus into empty memory)."""
+    from .backend import open_engine
     from .engine import Engine
 
     settings = _settings(config_file)
-    engine = Engine(settings)
-    if (starter and settings.starter and engine.memory.tokens_learned == 0
-            and not starter_done(engine)):
-        learn_starter(engine)
-    return engine
+    return open_engine(settings) if starter else Engine(settings)
 
 
 @dataclass

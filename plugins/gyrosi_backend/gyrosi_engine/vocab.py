@@ -12,13 +12,13 @@ a whole token with two array operations instead of a Python loop over its bytes.
 """
 
 import functools
-import os
 
 import numpy as np
 import numpy.typing as npt
 import tiktoken
 
 from . import physics
+from .atlas.layout import replacing
 
 
 def compose(
@@ -105,14 +105,12 @@ def _token_bytes(
         pieces.append(piece)
     lengths = np.fromiter((len(p) for p in pieces), dtype=np.int32, count=n)
     blob = b"".join(pieces)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with replacing(path, durable=False) as f:
             np.savez(f, has_bytes=has_bytes, lengths=lengths,
                      blob=np.frombuffer(blob, dtype=np.uint8))
-        os.replace(tmp, path)
     except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only cache only costs the next start this second
+        pass  # a read-only cache only costs the next start this second
     return has_bytes, lengths, blob
 
 

@@ -22,7 +22,7 @@ Kit = Any  # conftest.MemoryKit
 
 SENTENCE = ("The lighthouse keeper on the northern cliff counted seventeen copper gulls before the "
             "violet storm arrived over the harbour at dawn.\n")
-HEADER = files.JOURNAL_HEAD.size + 4  # an empty journal: its header and crc only
+HEADER = files.JOURNAL_HEADER_SIZE
 
 
 def learn_sentence(cli: Cli, home: Path, config: Path, tmp_path: Path) -> Path:

@@ -1,8 +1,10 @@
 """Where the atlas lives and what its manifest says (format version, sizes, hashes, timings)."""
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -81,14 +83,28 @@ class HashingWriter:
         return self.fh.write(data)
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+@contextlib.contextmanager
+def replacing(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """Write `path` whole or not at all: into a temporary sibling, renamed over it when the
+    block ends. `durable`: fsync the file before the rename and the folder after (caches skip
+    it)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    with replacing(path) as fh:
+        fh.write((json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def file_stamp(path: Path) -> list[int]:

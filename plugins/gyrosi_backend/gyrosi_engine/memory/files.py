@@ -16,7 +16,6 @@ journal that is recognised and ignored, never replayed twice.
 """
 
 import hashlib
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..atlas.layout import fsync_dir
+from ..atlas.layout import replacing
 from .errors import MemoryCorruptError
 
 FORMAT = 1
@@ -34,6 +33,7 @@ SNAP_HEAD = struct.Struct("<8sIIIIQQQQ32s")
 JOURNAL_MAGIC = b"GYROSIJL"
 JOURNAL_HEAD = struct.Struct("<8sIIQ")
 BATCH_MAGIC = b"GBAT"
+JOURNAL_HEADER_SIZE = JOURNAL_HEAD.size + 4  # the header and its crc32: an empty journal
 
 
 @dataclass
@@ -57,18 +57,10 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
     digest = hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)))
     digest.update(ident.data)
     digest.update(meta.data)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(SNAP_HEAD.pack(*head, digest.digest()))
-            f.write(ident.data)
-            f.write(meta.data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+    with replacing(path) as f:
+        f.write(SNAP_HEAD.pack(*head, digest.digest()))
+        f.write(ident.data)
+        f.write(meta.data)
 
 
 def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
@@ -122,13 +114,8 @@ def encode_batch(batch: JournalBatch) -> bytes:
 
 def write_journal(path: Path, depth: int, generation: int) -> None:
     """A fresh, empty journal, atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as f:
         f.write(journal_header(depth, generation))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 @dataclass
@@ -142,7 +129,7 @@ class JournalRead:
 def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
     """Batches from `offset` (0: from the start, header checked) to the last whole one."""
     hint = "restore a backup, or start again with `gyrosi memory reset --yes`"
-    head_size = JOURNAL_HEAD.size + 4
+    head_size = JOURNAL_HEADER_SIZE
     with open(path, "rb") as f:
         head = f.read(head_size)
         base = max(offset, head_size)

@@ -64,17 +64,10 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
 class Passive:
     """The sorted entry arrays, with merge, lookup and caps."""
 
-    def __init__(
-        self,
-        ident: npt.NDArray[np.uint64] | None = None,
-        meta: npt.NDArray[np.uint32] | None = None,
-        *,
-        zero_fold: npt.NDArray[np.bool_],
-        per_context: int = 64,
-    ) -> None:
-        self.ident = ident if ident is not None else np.empty(0, np.uint64)
-        self.meta = meta if meta is not None else np.empty(0, np.uint32)
-        self.zero_fold = zero_fold  # token -> its fold map's X is 0 (zero-streak deletion)
+    def __init__(self, *, zero_fold: npt.NDArray[np.bool_], per_context: int = 64) -> None:
+        self.ident = np.empty(0, np.uint64)
+        self.meta = np.empty(0, np.uint32)
+        self.zero_fold = zero_fold  # token -> both its masks are 0 (`vocab.Vocab.zero_streak`)
         self.per_context = per_context
 
     def __len__(self) -> int:

@@ -6,12 +6,12 @@ the journal and fsyncs. Two learners therefore interleave batch by batch and bot
 entries' recency follows the journal's order, which every process replays identically.
 """
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,7 +90,7 @@ class Memory:
         self.offset = 0
         self.tokens_learned = 0
         self.next_seq = 0
-        self.batches_replayed = 0
+        self.journal_batches = 0
         self.learned_here = 0
         with self._locked("open"):
             pass
@@ -105,33 +105,26 @@ class Memory:
     def journal_path(self) -> Path:
         return self.root / JOURNAL
 
-    def _locked(self, doing: str, on_wait: Callable[[], None] | None = None) -> Any:
-        memory = self
-
-        class _Held:
-            def __enter__(self) -> None:
-                try:
-                    memory.lock.acquire(timeout=0.5)
-                except Timeout:
-                    if on_wait:
-                        on_wait()
-                    try:
-                        memory.lock.acquire(timeout=LOCK_WAIT_S)
-                    except Timeout:
-                        raise MemoryBusyError(
-                            f"Could not {doing} the memory in {memory.root}: another GyroSI "
-                            f"process has held {LOCK} for {LOCK_WAIT_S:.0f} s."
-                        ) from None
-                try:
-                    memory._catch_up()
-                except BaseException:
-                    memory.lock.release()
-                    raise
-
-            def __exit__(self, *exc: object) -> None:
-                memory.lock.release()
-
-        return _Held()
+    @contextlib.contextmanager
+    def _locked(self, doing: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the lock, with RAM caught up with the files first."""
+        try:
+            self.lock.acquire(timeout=0.5)
+        except Timeout:
+            if on_wait:
+                on_wait()
+            try:
+                self.lock.acquire(timeout=LOCK_WAIT_S)
+            except Timeout:
+                raise MemoryBusyError(
+                    f"Could not {doing} the memory in {self.root}: another GyroSI process has "
+                    f"held {LOCK} for {LOCK_WAIT_S:.0f} s."
+                ) from None
+        try:
+            self._catch_up()
+            yield
+        finally:
+            self.lock.release()
 
     def _catch_up(self) -> None:
         """Bring RAM up to date with the files (the lock is held)."""
@@ -172,7 +165,7 @@ class Memory:
             self.passive.ident = np.empty(0, np.uint64)
             self.passive.meta = np.empty(0, np.uint32)
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
-        self.offset, self.batches_replayed = 0, 0
+        self.offset, self.journal_batches = 0, 0
         if self.journal_path.exists():
             read = files.read_journal(self.journal_path, self.depth)
             if read.generation > self.generation:
@@ -190,7 +183,7 @@ class Memory:
         for batch in read.batches:
             self._fold(batch.tokens, PathState(batch.path, batch.fresh))
         self.offset = read.end
-        self.batches_replayed += len(read.batches)
+        self.journal_batches += len(read.batches)
 
     # --- learning ---------------------------------------------------------------------------
 
@@ -199,12 +192,15 @@ class Memory:
         self._merge(tokens, group(keys, tokens, 0))
         return after
 
-    def _merge(self, tokens: npt.NDArray[np.int64], batch: Batch) -> None:
-        """Fold a grouped batch in; its `seq` counts from 0 and becomes the journal position."""
+    def _merge(self, tokens: npt.NDArray[np.int64], batch: Batch) -> int:
+        """Fold a grouped batch in; its `seq` counts from 0 and becomes the journal position.
+        Returns the tokens learned (`<|end|>` is not counted)."""
         batch.seq += np.uint32(self.next_seq)
         self.passive.merge(batch)
         self.next_seq += len(tokens)
-        self.tokens_learned += int(np.count_nonzero(tokens != self.stream.end_token))
+        learned = int(np.count_nonzero(tokens != self.stream.end_token))
+        self.tokens_learned += learned
+        return learned
 
     def learn(self, tokens: npt.NDArray[np.int64], at: PathState, *,
               on_wait: Callable[[], None] | None = None) -> PathState:
@@ -216,10 +212,9 @@ class Memory:
     def _commit(self, tokens: npt.NDArray[np.int64], at: PathState, batch: Batch,
                 on_wait: Callable[[], None] | None) -> None:
         with self._locked("write to", on_wait):
-            self._merge(tokens, batch)
+            # what this process learned, as opposed to what it replayed from others
+            self.learned_here += self._merge(tokens, batch)
             self._append(files.JournalBatch(tokens, at.fresh, at.path))
-        # what this process learned, as opposed to what it replayed from others
-        self.learned_here += int(np.count_nonzero(tokens != self.stream.end_token))
 
     def learn_stream(
         self, pieces: Iterable[npt.NDArray[np.int64]], at: PathState | None = None, *,
@@ -251,8 +246,7 @@ class Memory:
     def _append(self, batch: files.JournalBatch) -> None:
         path = self.journal_path
         if files.journal_generation(path) != self.generation:
-            files.write_journal(path, self.depth, self.generation)
-            self.offset = files.JOURNAL_HEAD.size + 4
+            self._start_journal()
         with open(path, "r+b") as f:
             f.truncate(self.offset)  # a torn batch left by a crashed writer goes
             f.seek(self.offset)
@@ -260,7 +254,7 @@ class Memory:
             f.flush()
             os.fsync(f.fileno())
             self.offset = f.tell()
-        self.batches_replayed += 1
+        self.journal_batches += 1
 
     # --- maintenance ------------------------------------------------------------------------
 
@@ -268,11 +262,19 @@ class Memory:
         """Fold the journal into a new snapshot (atomic), then start an empty journal."""
         with self._locked("compact"):
             self.passive.cap_tokens(self.per_token)
-            self._write_snapshot(self.snapshot_path, self.generation + 1)
-            self.generation += 1
-            files.write_journal(self.journal_path, self.depth, self.generation)
-            self.offset = files.JOURNAL_HEAD.size + 4
-            self.batches_replayed = 0
+            self._next_generation()
+
+    def _next_generation(self) -> None:
+        """Write RAM as the snapshot of the next generation, then that generation's empty
+        journal (in this order: see `files`). The lock is held."""
+        self._write_snapshot(self.snapshot_path, self.generation + 1)
+        self.generation += 1
+        self._start_journal()
+
+    def _start_journal(self) -> None:
+        files.write_journal(self.journal_path, self.depth, self.generation)
+        self.offset = files.JOURNAL_HEADER_SIZE
+        self.journal_batches = 0
 
     def _write_snapshot(self, path: Path, generation: int) -> None:
         files.write_snapshot(path, files.Snapshot(
@@ -294,8 +296,6 @@ class Memory:
                 f"uses depth {self.depth}, so its contexts cannot be matched."
             )
         with self._locked("import into"):
-            from .passive import Batch
-
             seq = (snap.meta >> np.uint32(1)).astype(np.int64)
             order = np.argsort(seq, kind="stable")
             rank = np.empty(len(seq), dtype=np.int64)
@@ -304,10 +304,7 @@ class Memory:
                                      (snap.meta & 1).astype(bool)))
             self.next_seq += len(seq)
             self.tokens_learned += snap.tokens_learned
-            self._write_snapshot(self.snapshot_path, self.generation + 1)
-            self.generation += 1
-            files.write_journal(self.journal_path, self.depth, self.generation)
-            self.offset = files.JOURNAL_HEAD.size + 4
+            self._next_generation()
         return len(seq)
 
     def refresh(self) -> None:
@@ -324,18 +321,8 @@ class Memory:
             tokens_learned=self.tokens_learned, depth=self.depth,
             per_context=self.passive.per_context, per_token=self.per_token,
             snapshot_bytes=size(self.snapshot_path), journal_bytes=size(self.journal_path),
-            journal_batches=self.batches_replayed,
+            journal_batches=self.journal_batches,
         )
-
-
-def wait_message(root: Path) -> Callable[[], None]:
-    def say() -> None:
-        import sys
-
-        print(f"Waiting for another GyroSI process that is writing to {root} …", file=sys.stderr)
-        time.sleep(0)
-
-    return say
 
 
 def reset_memory(root: Path, depth: int) -> list[Path]:
