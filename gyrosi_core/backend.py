@@ -6,12 +6,27 @@ the backend's own business, keyed by the `session_id` the turn engine passes wit
 an optional `end_session(session_id)` is called when that conversation ends (`/reset`, exit).
 An optional `parallel_sessions` attribute says how many `generate` calls may run at once from
 different threads (the API server's slots per backend); without it, one at a time.
+
+Besides token ids, `generate` may yield `Source` objects: where the answer that follows comes
+from. They are not tokens (they count against no limit); the turn engine turns each into a
+`SourceCited` event, which `gyrosi generate --json`, the Responses API (a `file_citation`
+annotation) and Chat Completions (the message's `annotations`) pass on to clients.
 """
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from openai_harmony import HarmonyEncoding
+
+
+@dataclass(frozen=True)
+class Source:
+    """A document an answer is taken from, as a backend names it."""
+
+    name: str  # the document's name: a path, "<stdin>", "pydoc topic with", ...
+    position: int = 0  # where in the document the quoted passage starts, in tokens
+    terms: tuple[str, ...] = ()  # the words of the request that matched it
 
 
 @runtime_checkable
@@ -30,8 +45,8 @@ class Backend(Protocol):
         temperature: float = 0.0,
         seed: int | None = None,
         session_id: str | None = None,
-    ) -> Iterator[int]:
-        """Yield completion token ids for the prompt `tokens`.
+    ) -> Iterator["int | Source"]:
+        """Yield completion token ids for the prompt `tokens` (and any `Source` it quotes).
 
         Stop after yielding a token from `stop_tokens` (the stop token is yielded) or after
         `max_tokens` tokens, whichever comes first. At temperature 0 the output must be

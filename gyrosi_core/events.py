@@ -61,6 +61,16 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass(frozen=True)
+class SourceCited(Event):
+    """The backend named a document the answer that follows is taken from."""
+
+    name: str
+    position: int
+    terms: tuple[str, ...]
+    type: ClassVar[str] = "source"
+
+
 StopReason = Literal["stop", "tool_calls", "length", "interrupted", "error"]
 
 

@@ -32,7 +32,7 @@ from openai_harmony import (
     ToolDescription,
 )
 
-from .backend import Backend
+from .backend import Backend, Source
 from .channels import ChannelHandler, wants
 from .config import Config, CoreConfig
 from .errors import ContextLengthError, GyrosiError, PluginError
@@ -42,6 +42,7 @@ from .events import (
     MessageEnd,
     MessageStart,
     RawText,
+    SourceCited,
     StopReason,
     TurnEnd,
     TurnError,
@@ -287,6 +288,9 @@ class TurnEngine:
             )
             try:
                 for token in tokens:
+                    if isinstance(token, Source):
+                        yield SourceCited(token.name, token.position, tuple(token.terms))
+                        continue
                     count += 1
                     if self.raw:
                         yield RawText(self.encoding.decode([token]))

@@ -6,7 +6,16 @@ from rich.console import Console
 from rich.text import Text
 
 from ..channels import HandlerContext, TraceHandler
-from ..events import ContentDelta, Event, MessageEnd, MessageStart, RawText, TurnEnd, TurnError
+from ..events import (
+    ContentDelta,
+    Event,
+    MessageEnd,
+    MessageStart,
+    RawText,
+    SourceCited,
+    TurnEnd,
+    TurnError,
+)
 from ..hookspecs import hookimpl
 
 STYLES = {"analysis": "dim", "commentary": "cyan", "final": ""}
@@ -64,6 +73,9 @@ class TerminalRenderer:
                 preview = text[:TOOL_RESULT_PREVIEW] + ("…" if cut else "")
                 self._newline()
                 self._out(f"← {author}: {preview}\n", "cyan")
+            case SourceCited(name=name, position=position):
+                self._newline()
+                self._out(f"source: {name} (token {position:,})\n", "dim cyan")
             case TurnEnd() | TurnError():
                 self._end(event)
 

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..events import MessageEnd, TurnEnd, TurnError
+from ..events import MessageEnd, SourceCited, TurnEnd, TurnError
 from ..frontend import engine_options, open_engine, pass_host
 from ..hookspecs import hookimpl
 
@@ -23,11 +23,14 @@ def register_commands(cli):
             prompt = sys.stdin.read()
         engine = open_engine(host, "generate", flags)
         conv = engine.new_conversation()
-        messages, end, error = [], None, None
+        messages, sources, end, error = [], [], None, None
         try:
             for event in engine.user_turn(conv, prompt):
                 if isinstance(event, MessageEnd):
                     messages.append(event.to_dict())
+                elif isinstance(event, SourceCited):
+                    sources.append({"name": event.name, "position": event.position,
+                                    "terms": list(event.terms)})
                 elif isinstance(event, TurnError):
                     error = event
                 elif isinstance(event, TurnEnd):
@@ -41,6 +44,7 @@ def register_commands(cli):
                 "conversation_id": conv.id,
                 "messages": messages,
                 "final": end.final_text,
+                "sources": sources,
                 "stop_reason": end.stop_reason,
                 "tool_rounds": end.tool_rounds,
                 "usage": end.to_dict()["usage"],

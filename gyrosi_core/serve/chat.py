@@ -12,7 +12,7 @@ from openai_harmony import Message, ToolDescription
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import CoreConfig
-from ..events import ContentDelta, MessageEnd, MessageStart, TurnEnd, TurnError
+from ..events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
 from .conversation import (
     TurnRequest,
     assistant,
@@ -180,6 +180,16 @@ FINISH = {"stop": "stop", "tool_calls": "tool_calls", "length": "length",
           "interrupted": "stop", "error": "stop"}
 
 
+def source_url(name: str) -> str:
+    """A URL for a learned document: a file URL for an absolute path, else a `gyrosi-memory:`
+    URL naming it."""
+    from urllib.parse import quote
+
+    if name.startswith("/"):
+        return "file://" + quote(name)
+    return "gyrosi-memory:" + quote(name)
+
+
 class ChatBuilder:
     """Follows a turn's events; collects the completion and yields stream deltas."""
 
@@ -196,6 +206,7 @@ class ChatBuilder:
         self._where: str | None = None  # "content", "reasoning", "call" or None
         self.end: TurnEnd | None = None
         self.error: TurnError | None = None
+        self.sources: list[SourceCited] = []
 
     @property
     def stopped(self) -> bool:
@@ -227,11 +238,22 @@ class ChatBuilder:
                 out.append({"content": rest})
             self._where = None
             return out
+        elif isinstance(event, SourceCited):
+            self.sources.append(event)
         elif isinstance(event, TurnError):
             self.error = event
         elif isinstance(event, TurnEnd):
             self.end = event
         return []
+
+    def annotations(self) -> list[dict[str, Any]]:
+        """Sources as the `url_citation` annotations OpenAI's chat messages carry (a document
+        path becomes a file URL), spanning the whole answer."""
+        end = len("".join(self.content))
+        return [{"type": "url_citation",
+                 "url_citation": {"url": source_url(s.name), "title": s.name,
+                                  "start_index": 0, "end_index": end}}
+                for s in self.sources]
 
     def _delta(self, text: str) -> list[dict[str, Any]]:
         if self._where == "reasoning":
@@ -278,6 +300,8 @@ class ChatBuilder:
             message["reasoning"] = "".join(self.reasoning)
         if self.tool_calls:
             message["tool_calls"] = self.tool_calls
+        if self.sources:
+            message["annotations"] = self.annotations()
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model,
                 "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason,
@@ -325,7 +349,7 @@ class ChatStream:
         failed = b.error is not None or (b.end is None and not b.stopped)
         if not self.stream:
             return (500, self._error()) if failed else (200, b.completion())
-        out = [b.chunk({}, b.finish_reason)]
+        out = [b.chunk({"annotations": b.annotations()} if b.sources else {}, b.finish_reason)]
         if self.builder.req.stream_options and self.builder.req.stream_options.include_usage:
             out.append(b.usage_chunk())
         if failed:

@@ -15,7 +15,7 @@ from openai_harmony import Message, ToolDescription
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import CoreConfig
-from ..events import ContentDelta, MessageEnd, MessageStart, TurnEnd, TurnError
+from ..events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
 from .conversation import (
     TurnRequest,
     assistant,
@@ -185,6 +185,34 @@ def web_action(recipient: str, arguments: str) -> Any:
 # -- events → response ----------------------------------------------------------------------
 
 
+class FileCitation(BaseModel):
+    """OpenAI's `file_citation` annotation (gpt-oss's types only know URL citations): the
+    learned document an answer is taken from, by its name in the backend's memory."""
+
+    type: Literal["file_citation"] = "file_citation"
+    file_id: str
+    filename: str
+    index: int = 0
+
+
+class CitedText(t.TextContentItem):
+    annotations: list[t.UrlCitation | FileCitation] | None = None  # type: ignore[assignment]
+
+
+class FileCitationAdded(ev.ResponseEvent):
+    type: Literal["response.output_text.annotation.added"] = (
+        "response.output_text.annotation.added")
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    annotation_index: int
+    annotation: FileCitation
+
+
+def citation(source: SourceCited) -> FileCitation:
+    return FileCitation(file_id=source.name, filename=source.name.rsplit("/", 1)[-1], index=0)
+
+
 class ResponseBuilder:
     """Follows a turn's events, keeps the output items, and says what to stream."""
 
@@ -203,6 +231,7 @@ class ResponseBuilder:
         self._pending_builtin: tuple[Any, int] | None = None  # browser/python item, its index
         self.end: TurnEnd | None = None
         self.error: TurnError | None = None
+        self.citations: list[FileCitation] = []  # sources named for the next answer message
 
     def response(self, status: str = "in_progress") -> t.ResponseObject:
         usage = None
@@ -250,7 +279,9 @@ class ResponseBuilder:
             return self._start(event)
         if isinstance(event, MessageEnd):
             return self._end(event)
-        if isinstance(event, TurnError):
+        if isinstance(event, SourceCited):
+            self.citations.append(citation(event))
+        elif isinstance(event, TurnError):
             self.error = event
         elif isinstance(event, TurnEnd):
             self.end = event
@@ -282,10 +313,13 @@ class ResponseBuilder:
                         part=t.ReasoningTextContentItem(type="reasoning_text", text=""))]
         msg = t.Item(id=new_id("msg"), type="message", role="assistant", content=[],
                      status="in_progress")
-        return [self._open(msg),
-                ev.ResponseContentPartAdded(
-                    item_id=msg.id or "", output_index=self._index,
-                    part=t.TextContentItem(type="output_text", text="", annotations=[]))]
+        opened = [self._open(msg),
+                  ev.ResponseContentPartAdded(
+                      item_id=msg.id or "", output_index=self._index,
+                      part=t.TextContentItem(type="output_text", text="", annotations=[]))]
+        return opened + [FileCitationAdded(item_id=msg.id or "", output_index=self._index,
+                                           annotation_index=n, annotation=c)
+                         for n, c in enumerate(self.citations)]
 
     def _delta(self, e: ContentDelta) -> list[BaseModel]:
         item, i = self._item, self._index
@@ -330,7 +364,8 @@ class ResponseBuilder:
             return [ev.ResponseReasoningTextDone(item_id=item.id, output_index=i, text=e.text),
                     ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=part),
                     ev.ResponseOutputItemDone(output_index=i, item=item)]
-        text = t.TextContentItem(type="output_text", text=e.text, annotations=[])
+        text = CitedText(type="output_text", text=e.text, annotations=list(self.citations))
+        self.citations = []
         item.content, item.status = [text], "completed"
         return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
                 ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
