@@ -157,7 +157,8 @@ class BackendConformance:
     def _generate(self, backend: Any, engine: Any, prompt: list[int], **kw: Any) -> list[int]:
         options = {"stop_tokens": engine.stop_tokens, "max_tokens": self.max_tokens,
                    "temperature": 0.0, "seed": 0, "session_id": "conformance"} | kw
-        return list(backend.generate(prompt, **options))
+        # the token ids; `Source` objects a backend may yield among them are not tokens
+        return [t for t in backend.generate(prompt, **options) if isinstance(t, int)]
 
     def test_describes_itself(self, backend: Any) -> None:
         assert isinstance(backend.describe(), str) and backend.describe().strip()

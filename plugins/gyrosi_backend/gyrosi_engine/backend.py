@@ -15,7 +15,7 @@ from typing import Any
 
 from openai_harmony import HarmonyEncoding, Message, Role
 
-from gyrosi_core.backend import BaseBackend
+from gyrosi_core.backend import BaseBackend, Source
 from gyrosi_core.config import validate_section
 from gyrosi_core.harmony import SpecialTokens
 
@@ -23,10 +23,52 @@ from .atlas import RichReporter
 from .engine import Engine
 from .generate import Trace
 from .learn import PathState
+from .memory.index import FRAMING, words_of
 from .settings import GyroConfig
-from .trace import describe
+from .trace import plan_line
 
 MAX_SESSIONS = 256
+
+
+#: An answer from a passage goes on to the end of the paragraph in which it has said this many
+#: tokens (or to `max_tokens`, or the document's end).
+ANSWER_LEAST = 48
+#: The share of a question's subject (its IDF weight) the chosen document must hold; below it,
+#: the engine says it has learned nothing about the words it lacks.
+MIN_COVERAGE = 0.5
+FOLLOW_UPS = frozenset({
+    "go on", "continue", "more", "tell me more", "and then", "keep going", "what else",
+    "go ahead", "next", "and", "then", "say more", "more please", "please continue",
+    "continue please", "go on please", "and more", "what next",
+})
+PLANS = {
+    "continue": "plan: the prompt continues learned text; go on from where it ends",
+    "answer": "plan: answer from the learned passage the request is about",
+    "follow-up": "plan: a follow-up; go on where the last answer stopped",
+    "nothing": "plan: nothing learned matches the request; say so",
+}
+
+
+def _follow_up(text: str) -> bool:
+    return " ".join(words_of(text)) in FOLLOW_UPS
+
+
+def _listed(words: list[str]) -> str:
+    quoted = [f'"{w}"' for w in dict.fromkeys(words)]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+@dataclass
+class Plan:
+    mode: str  # "continue", "answer", "follow-up", "nothing"
+    at: PathState  # where the walk starts
+    address: int | None  # the learned address it follows (None: found from the first step)
+    end: int | None  # the end of the document it stays in
+    prefix: list[int] = field(default_factory=list)
+    source: Source | None = None
+    terms: tuple[str, ...] = ()
+    score: float = 0.0
+    says: str = ""  # a fixed sentence instead of a walk
 
 
 @dataclass
@@ -35,13 +77,17 @@ class Session:
     at: PathState | None = None  # the path after the last user message
     phase: int = -1  # how it was read (see `Generator.read`)
     pending: list[list[int]] = field(default_factory=list)  # user messages not yet learned
+    resume: Plan | None = None  # where a follow-up goes on
+    plan: Plan | None = None  # the last turn's plan
 
 
 class GyroBackend(BaseBackend):
     """GyroSI: deterministic generation from folded memory on the 788,986-state atlas"""
 
     speaks_harmony = True
-    parallel_sessions = 1  # one engine and one memory per process: turns take their turn
+    #: Generation only reads memory (consistent array pairs, see `Passive.swap`); learning
+    #: takes the engine's lock, one batch at a time.
+    parallel_sessions = 4
 
     def __init__(self, config: dict[str, Any], encoding: HarmonyEncoding,
                  engine: Engine | None = None) -> None:
@@ -114,6 +160,37 @@ class GyroBackend(BaseBackend):
                     at, phase = spaced[0], spaced[1]
         return at, phase
 
+    # --- planning the answer ----------------------------------------------------------------
+
+    def _plan(self, session: Session, messages: list[list[int]]) -> Plan:
+        """What to say: continue learned text, answer from the passage the question is about,
+        go on from the last answer, or say that nothing learned matches (module docstring)."""
+        engine = self.engine
+        for message in messages:
+            session.at, session.phase = self._read(message)
+        at = session.at or engine.start()
+        if not messages:  # the same prompt again (a retry): the same plan, the same answer
+            return session.plan or Plan("continue", at, None, None)
+        last = messages[-1]
+        text = engine.vocab.encoding.decode(last)
+        if _follow_up(text) and session.resume is not None:
+            r = session.resume
+            return Plan("follow-up", r.at, r.address, r.end, source=r.source, terms=r.terms)
+        depth = engine.generator.depth_matched(at.path, min(len(last), engine.settings.depth))
+        if len(last) >= 3 and depth >= min(len(last), engine.settings.depth):
+            return Plan("continue", at, None, None)
+        index = engine.memory.index
+        hit = index.search(text, engine.memory.next_seq)
+        subject = [w for w in words_of(text) if w not in FRAMING]
+        if hit is None or hit.coverage < MIN_COVERAGE:
+            missing = (hit.missing if hit and hit.missing else subject) or ["that"]
+            return Plan("nothing", at, None, None,
+                        says=f"I have learned nothing about {_listed(missing)}.")
+        source = Source(hit.document or "(unnamed text)", hit.start - hit.doc_start,
+                        tuple(w for w in hit.terms if w not in FRAMING))
+        return Plan("answer", PathState(hit.path, hit.fresh), hit.start, hit.doc_end,
+                    prefix=hit.prefix, source=source, terms=source.terms, score=hit.score)
+
     # --- generating -------------------------------------------------------------------------
 
     def generate(
@@ -125,65 +202,105 @@ class GyroBackend(BaseBackend):
         temperature: float = 0.0,
         seed: int | None = None,
         session_id: str | None = None,
-    ) -> Iterator[int]:
+    ) -> Iterator[int | Source]:
+        """The analysis (the plan) first, then the answer streamed token by token as it is
+        walked. Cut by `max_tokens`, the answer ends without `<|return|>` (a `length` stop)."""
         tokens = list(tokens)
+        engine = self.engine
         with self.lock:
             session, start = self._session(session_id, tokens)
-            engine = self.engine
-            messages = self._user_messages(tokens, start)
-            with engine.lock:
-                engine.memory.refresh()
-                for message in messages:
-                    session.at, session.phase = self._read(message)
-                at = session.at or engine.start()
-                trace = Trace()
-                answer = list(engine.generator.emit(at, max(1, max_tokens), trace))
-            session.prompt = tokens
-            if self.learns:
-                session.pending.extend(messages)
+        messages = self._user_messages(tokens, start)
+        with engine.lock:
+            engine.memory.refresh()
+        plan = session.plan = self._plan(session, messages)
+        session.prompt = tokens
+        if self.learns:
+            session.pending.extend(messages)
+        answer: list[int] = []
+        trace = Trace()
+        trace.phase = session.phase
+        count = 0
+        try:
+            analysis = self._analysis(plan, trace, max_tokens // 2) if self.settings.trace \
+                else []
+            header = self._final_header()
+            if not analysis:
+                header = header[2:]  # the prompt already holds `<|start|>assistant`
+            if plan.source is not None:
+                yield plan.source
+            stops = set(stop_tokens)
+            for token in analysis + header:
+                yield token
+                count += 1
+                if count >= max_tokens or token in stops:
+                    return
+            for token in self._answer(plan, trace, max_tokens - count):
+                answer.append(token)
+                yield token
+                count += 1
+                if count >= max_tokens or token in stops:
+                    return
+            yield self.special.return_
+        finally:
+            self._remember(session, plan, trace)
             if self.settings.self_reinforce and answer:
                 session.pending.append(answer)
-            trace.phase = session.phase
-            out = self._render(answer, trace, at, max_tokens)
-        stops = set(stop_tokens)
-        try:
-            for count, token in enumerate(out, start=1):
-                yield token
-                if token in stops or count >= max_tokens:
-                    return
-        finally:
             self._learn_pending(session)
 
-    def _render(self, answer: list[int], trace: Trace, at: PathState, limit: int) -> list[int]:
-        """`<|channel|>analysis…<|end|><|start|>assistant<|channel|>final…<|return|>`, fitted to
-        `limit` tokens: the trace takes at most half, the answer what is left."""
-        analysis: list[int] = []
-        if self.settings.trace:
-            lines = describe(self.engine, at, trace, answer).splitlines()
-            while lines:
-                msg = Message.from_role_and_content(Role.ASSISTANT, "\n".join(lines))
-                analysis = self.encoding.render(msg.with_channel("analysis"))[2:]
-                if len(analysis) <= limit // 2:
-                    break
-                lines, analysis = lines[:-1], []
-        decode = self.engine.vocab.encoding.decode
-        final: list[int] = []
-        while True:
-            body = decode(answer) if answer else "(nothing I have learned follows this)"
-            msg = Message.from_role_and_content(Role.ASSISTANT, body).with_channel("final")
-            final = self.encoding.render(msg)
-            over = len(analysis) + len(final) - limit - (0 if analysis else 2)
-            if over <= 0 or len(answer) <= 1:
-                break
-            answer = answer[: max(1, len(answer) - over)]
-        out = analysis + final if analysis else final[2:]  # the prompt holds `<|start|>assistant`
-        out[-1] = self.special.return_
-        return out
+    def _answer(self, plan: Plan, trace: Trace, room: int) -> Iterator[int]:
+        engine = self.engine
+        encode = engine.vocab.encoding.encode_ordinary
+        if plan.says:
+            yield from encode(plan.says)
+            return
+        para = engine.memory.index.para_end
+        walked = engine.generator.recite(plan.at, plan.address, plan.end, room, trace,
+                                         paragraph_end=para, least=ANSWER_LEAST,
+                                         prefix=plan.prefix)
+        any_token = False
+        for token in walked:
+            any_token = True
+            yield token
+        if not any_token:
+            yield from encode("(nothing I have learned follows this)")
+
+    def _remember(self, session: Session, plan: Plan, trace: Trace) -> None:
+        """Where a follow-up ("go on") would continue: after the last token said."""
+        if plan.says or trace.at is None or trace.halted in ("end", "exhausted", "loop"):
+            session.resume = None
+            return
+        session.resume = Plan("follow-up", trace.at, trace.address, plan.end,
+                              source=plan.source, terms=plan.terms)
+
+    def _analysis(self, plan: Plan, trace: Trace, limit: int) -> list[int]:
+        """`<|channel|>analysis<|message|>…<|end|>` with the plan, at most `limit` tokens."""
+        lines = [PLANS[plan.mode]]
+        if plan.source is not None:
+            where = "the start" if plan.source.position == 0 else \
+                f"token {plan.source.position:,}"
+            lines.append(f"source: {plan.source.name}, from {where} of the document")
+            if plan.terms:
+                lines.append(f"matched terms: {', '.join(plan.terms)}")
+        lines.append(plan_line(self.engine, plan.at, trace.phase))
+        while lines:
+            msg = Message.from_role_and_content(Role.ASSISTANT, "\n".join(lines))
+            analysis = self.encoding.render(msg.with_channel("analysis"))[2:]
+            if len(analysis) <= limit:
+                return analysis
+            lines = lines[:-1]
+        return []
+
+    def _final_header(self) -> list[int]:
+        """`<|start|>assistant<|channel|>final<|message|>`: what precedes the answer's text."""
+        msg = Message.from_role_and_content(Role.ASSISTANT, "").with_channel("final")
+        rendered = self.encoding.render(msg)
+        return rendered[: rendered.index(self.special.message) + 1]
 
     def _learn_pending(self, session: Session) -> None:
-        if not session.pending:
-            return
-        pending, session.pending = session.pending, []
+        with self.lock:
+            if not session.pending:
+                return
+            pending, session.pending = session.pending, []
         self.engine.learn_prompts(pending)
 
     def end_session(self, session_id: str) -> None:
@@ -217,9 +334,9 @@ def learn_starter(engine: Engine) -> None:
         report.message("Learning the starter corpus into an empty memory (once)…")
         report.phase("starter corpus", total, "bytes")
 
-        def texts() -> Iterator[str]:
-            for _, text in docs:
-                yield text
+        def texts() -> Iterator[tuple[str, str]]:
+            for name, text in docs:
+                yield name, text
                 report.advance(len(text.encode()))
 
         engine.learn_texts(texts())

@@ -20,7 +20,7 @@ from .address import AddressBook
 from .atlas import AtlasPaths, Reporter, ensure_atlas
 from .generate import Generator
 from .learn import PathState, chunks
-from .memory.store import Memory
+from .memory.store import Memory, Piece
 from .settings import GyroConfig
 from .vocab import vocab
 
@@ -55,34 +55,44 @@ class Engine:
     def encode(self, text: str) -> list[int]:
         return self.vocab.encoding.encode_ordinary(text)
 
-    def message_pieces(self, texts: Iterable[str]) -> Iterator[npt.NDArray[np.int64]]:
+    def message_pieces(self, texts: Iterable[str | tuple[str, str]]) -> Iterator[Piece]:
         """Token arrays of messages (one per text, each closed by `<|end|>`), tokenised by
-        `TOKENISERS` threads a few chunks ahead of the caller, in order."""
+        `TOKENISERS` threads a few chunks ahead of the caller, in order. A text may come with its
+        document's name, `(name, text)`; the first piece of each message carries it ("" when
+        unnamed), so the content index can cite it."""
         end = np.asarray([self.end_token], dtype=np.int64)
         encode = self.vocab.encoding.encode_ordinary
 
         def tokenise(piece: str) -> npt.NDArray[np.int64]:
             return np.asarray(encode(piece), dtype=np.int64) if piece else end
 
-        def pieces() -> Iterator[str]:
-            for text in texts:
-                yield from chunks(text)
-                yield ""  # the message's end
+        def pieces() -> Iterator[tuple[str, str | None]]:
+            for item in texts:
+                name, text = item if isinstance(item, tuple) else ("", item)
+                first: str | None = name
+                for piece in chunks(text):
+                    yield piece, first
+                    first = None
+                yield "", first  # the message's end (its start too, when it was empty)
 
         with ThreadPoolExecutor(TOKENISERS, thread_name_prefix="gyrosi-tokenise") as pool:
-            pending: deque[Future[npt.NDArray[np.int64]]] = deque()
-            for piece in pieces():
-                pending.append(pool.submit(tokenise, piece))
+            pending: deque[tuple[Future[npt.NDArray[np.int64]], str | None]] = deque()
+            for piece, name in pieces():
+                pending.append((pool.submit(tokenise, piece), name))
                 if len(pending) > 2 * TOKENISERS:
-                    yield pending.popleft().result()
+                    future, named = pending.popleft()
+                    yield future.result(), named
             while pending:
-                yield pending.popleft().result()
+                future, named = pending.popleft()
+                yield future.result(), named
 
     def learn_texts(
-        self, texts: Iterable[str], *, on_batch: Callable[[int], None] | None = None,
+        self, texts: Iterable[str | tuple[str, str]], *,
+        on_batch: Callable[[int], None] | None = None,
         on_wait: Callable[[], None] | None = None,
     ) -> None:
-        """Learn each text as one message, ending in a learned `<|end|>`."""
+        """Learn each text as one message, ending in a learned `<|end|>`; `(name, text)` names
+        the document for the content index."""
         with self.lock:
             self.memory.learn_stream(self.message_pieces(texts), on_batch=on_batch,
                                      on_wait=on_wait)

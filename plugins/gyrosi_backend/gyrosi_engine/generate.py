@@ -20,7 +20,7 @@ never decreases, no slab ends with less alignment than it started, and the align
 higher. No counts, weights or random numbers take part. The README gives the measured effect.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,8 +48,11 @@ class Step:
 @dataclass
 class Trace:
     steps: list[Step] = field(default_factory=list)
-    halted: str = ""  # "end", "length", "exhausted", "loop"
+    halted: str = ""  # "end", "length", "exhausted", "loop", "paragraph"
     phase: int = -1  # how the prompt was read: -1 from the archetype, else a representative
+    address: int | None = None  # where in the learned stream the next token would come from
+    at: PathState | None = None  # the path after the last token emitted
+    exact: int = 0  # steps that followed the learned stream address by address
 
 
 class Generator:
@@ -242,6 +245,88 @@ class Generator:
             return at
         _, after = self.memory.stream.keys(np.asarray(tokens, dtype=np.int64), at)
         return after
+
+    def recite(self, at: PathState, address: int | None, end: int | None, max_tokens: int,
+               trace: Trace, *, paragraph_end: np.ndarray | None = None,
+               least: int = 0, prefix: Sequence[int] = ()) -> Iterator[int]:
+        """Tokens from `at` that follow the learned stream from `address` (content addressing).
+
+        An entry's recency is the address of its latest occurrence, so the token learned at
+        `address` after this path is the candidate whose address is exactly `address`, at the
+        deepest context that holds it. Where no candidate has it (a later occurrence moved it
+        on, or the cap dropped it), the nearest candidate ahead of it before `end` (the
+        document's end) is taken, else the rule of `propose`; either way the walk goes on from
+        the chosen entry's address. `address` None: start with `propose`'s choice and follow
+        the stream from there (a prompt that continues learned text). With `paragraph_end`, the
+        walk halts after the first token that ends a paragraph once `least` tokens are out.
+        `prefix`: the tokens learned at `address` onwards that the index kept (see
+        `memory.index.PREFIX`), said first.
+        """
+        taken: set[tuple[int, int]] = set()
+        trace.address, trace.at = address, at
+        queued = list(prefix)
+        for n in range(1, max_tokens + 1):
+            step: Step | None
+            if queued:
+                step = Step(queued.pop(0), at.path[-1], 0, 0, 0)
+                nxt = None if address is None else address + 1
+            else:
+                step, nxt = self._addressed(at.path, address, end, taken)
+            if step is None:
+                trace.halted = "exhausted"
+                return
+            if step.token < 0:
+                trace.halted = "loop"
+                return
+            trace.steps.append(step)
+            if step.token == self.end_token:
+                trace.halted = "end"
+                return
+            trace.exact += address is not None and nxt == address + 1
+            address = nxt
+            yield step.token
+            at = self.advance(at, step.token)
+            trace.address, trace.at = address, at
+            if paragraph_end is not None and n >= least and paragraph_end[step.token]:
+                trace.halted = "paragraph"
+                return
+        trace.halted = "length"
+
+    def _addressed(self, path: tuple[int, ...], address: int | None, end: int | None,
+                   taken: set[tuple[int, int]]) -> tuple[Step | None, int | None]:
+        """The next step of `recite` and the address after it."""
+        state = path[-1]
+        keys = context.path_keys(path, int(self.orbit_of[state]))
+        entries = self.memory.passive.entries
+        deepest: tuple[int, list[int], list[int]] | None = None
+        if address is not None:
+            for d in range(self.depth, 0, -1):
+                toks, seqs = entries(keys[d])
+                if not toks:
+                    continue
+                if deepest is None:
+                    deepest = (d, toks, seqs)
+                if address in seqs:
+                    i = seqs.index(address)
+                    return Step(toks[i], state, 0, d, len(toks)), address + 1
+            if deepest is not None and end is not None:
+                d, toks, seqs = deepest
+                ahead = [(s, t) for t, s in zip(toks, seqs, strict=True) if address < s < end]
+                if ahead:
+                    s, t = min(ahead)
+                    return Step(t, state, 0, d, len(toks)), s + 1
+        found = self._find(state, keys)
+        if found is None:
+            return None, None
+        key, level, depth, cands = found
+        fresh = self._fresh(key, cands, taken)
+        if not fresh:
+            return Step(-1, state, level, depth, len(cands)), None
+        token = self.choose(state, fresh)
+        taken.add((key, token))
+        toks, seqs = entries(key)
+        nxt = seqs[toks.index(token)] + 1 if level == 0 and token in toks else None
+        return Step(token, state, level, depth, len(cands)), nxt
 
     def emit(self, at: PathState, max_tokens: int, trace: Trace) -> Iterator[int]:
         """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""

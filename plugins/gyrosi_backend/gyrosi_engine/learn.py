@@ -6,7 +6,7 @@ stdin, one conversation message) starts from a fresh path and ends with a learne
 is what lets generation halt where learned text ended.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,9 +47,17 @@ class Stream:
         self, tokens: npt.NDArray[np.int64], at: PathState
     ) -> tuple[npt.NDArray[np.uint64], PathState]:
         """Keys (n, depth + 1) of the context before each token, and the state after them."""
+        keys, after, _ = self.walk(tokens, at)
+        return keys, after
+
+    def walk(
+        self, tokens: npt.NDArray[np.int64], at: PathState
+    ) -> tuple[npt.NDArray[np.uint64], PathState, Callable[[int], PathState]]:
+        """`keys`, and `path_at(j)`: the path before token j (where a passage starting there
+        begins, for the content index)."""
         n = len(tokens)
         if n == 0:
-            return np.empty((0, self.depth + 1), np.uint64), at
+            return np.empty((0, self.depth + 1), np.uint64), at, lambda j: at
         fresh = np.empty(n, dtype=bool)
         fresh[0] = at.fresh
         fresh[1:] = tokens[:-1] == self.end_token
@@ -64,7 +72,16 @@ class Stream:
         starts = np.where(fresh, np.arange(n), -(self.depth + 1))
         msg_start = np.maximum.accumulate(starts)
         keys = context.stream_keys(before, carried, msg_start, self.orbit_of, self.archetype)
-        return keys, self._after(tokens, after, carried, int(msg_start[-1]))
+        ext = np.concatenate([np.asarray(carried[:-1], dtype=np.int64), before])
+        depth, arch = self.depth, self.archetype
+
+        def path_at(j: int) -> PathState:
+            first = j - depth + 1  # the position of the path's oldest state
+            m = int(msg_start[j])
+            path = tuple(arch if first + k < m else int(ext[j + k]) for k in range(depth))
+            return PathState(path, m == j)
+
+        return keys, self._after(tokens, after, carried, int(msg_start[-1])), path_at
 
     def _after(
         self, tokens: npt.NDArray[np.int64], after: npt.NDArray[np.int64],

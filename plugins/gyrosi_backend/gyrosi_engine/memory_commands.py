@@ -96,8 +96,9 @@ def _decode(name: str, data: bytes, found: Inputs) -> str | None:
         return data.decode("utf-8", errors="replace")
 
 
-def _texts(found: Inputs, progress: Progress, task: TaskID) -> Iterator[str]:
-    sources: list[tuple[str, Path | None]] = [(str(p), p) for p in found.files]
+def _texts(found: Inputs, progress: Progress, task: TaskID) -> Iterator[tuple[str, str]]:
+    """(name, text) of each input: its absolute path (what sources cite), or "<stdin>"."""
+    sources: list[tuple[str, Path | None]] = [(str(p.absolute()), p) for p in found.files]
     if found.stdin:
         sources.append(("<stdin>", None))
     for name, path in sources:
@@ -111,7 +112,7 @@ def _texts(found: Inputs, progress: Progress, task: TaskID) -> Iterator[str]:
         if text is not None:
             found.learned += 1
             found.bytes += len(data)
-            yield text
+            yield name, text
         progress.advance(task, len(data))
 
 

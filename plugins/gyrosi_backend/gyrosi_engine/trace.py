@@ -7,6 +7,7 @@ from .generate import LEVELS, Trace
 from .learn import PathState
 
 HALTS = {"end": "a learned end of message", "length": "the token limit",
+         "paragraph": "the end of a paragraph",
          "exhausted": "the recovery ladder ran out",
          "loop": "a loop: the path came back to a context it had already followed", "": "—"}
 
@@ -16,6 +17,14 @@ def _state(engine: Engine, index: int) -> str:
     return (f"state 0x{int(atlas.ontology[index]):012x} (index {index}), orbit "
             f"{int(atlas.phenomenology[index])} of {int(atlas.orbit_sizes[index]):,} states, "
             f"theta {float(atlas.theta[index]):.4f} rad")
+
+
+def plan_line(engine: Engine, at: PathState, phase: int) -> str:
+    """Where the walk starts, for the analysis written before the answer streams."""
+    line = f"start: {_state(engine, at.path[-1])}"
+    if phase >= 0:
+        line += f"; prompt read in phase 0x{phase:06x} (the state bits it kept)"
+    return line
 
 
 def describe(engine: Engine, at: PathState, trace: Trace, answer: list[int]) -> str:

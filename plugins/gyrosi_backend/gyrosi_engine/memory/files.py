@@ -1,14 +1,20 @@
 """On-disk formats of passive memory: a checksummed snapshot and an append-only journal.
 
 snapshot (`passive.gsm`, also the export format), little-endian:
-    header  magic "GYROSIPM", format u32, depth u32, key_bits u32, pad u32,
+    header  magic "GYROSIPM", format u32, depth u32, key_bits u32, index_bytes u32,
             generation u64, tokens_learned u64, next_seq u64, entries u64, sha256[32]
-    payload ident u64[entries] (sorted), meta u32[entries]
+    payload ident u64[entries] (sorted), meta u32[entries], then (format 2) the content index:
+            a JSON table of its arrays (name, dtype, shape) and their bytes, `index_bytes` long
     sha256 covers the header (with the digest zeroed) and the payload.
 
 journal (`journal.gsj`): header magic "GYROSIJL", format u32, depth u32, generation u64, crc32;
-then batches, each: magic "GBAT", tokens u32, fresh u32, path i32[depth], crc32 (of the batch
-header before it and the payload), payload u32[tokens]. A batch is committed once it is written
+then batches, each: magic "GBAT", tokens u32, fresh u32, path i32[depth], docs_bytes u32
+(format 2), crc32 (of the batch header before it and the payload), payload u32[tokens] and then
+the documents that start in the batch as JSON `[[offset, name], ...]`, `docs_bytes` long.
+
+Format 1 (before the content index) is read too, so an old memory is upgraded in place: its
+entries are kept, and what it learned is not in the index (learn those documents again to have
+them cited). A batch is committed once it is written
 and fsynced; a torn last batch (a crash mid-write) is dropped on open and cut off by the next
 writer. A journal belongs to the snapshot with the same generation; compaction writes the next
 snapshot with generation + 1 and then a fresh journal, so a crash between the two leaves a stale
@@ -16,10 +22,12 @@ journal that is recognised and ignored, never replayed twice.
 """
 
 import hashlib
+import json
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +35,8 @@ import numpy.typing as npt
 from ..atlas.layout import replacing
 from .errors import MemoryCorruptError
 
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)  # format versions this code reads (1: no content index; upgraded on write)
 SNAP_MAGIC = b"GYROSIPM"
 SNAP_HEAD = struct.Struct("<8sIIIIQQQQ32s")
 JOURNAL_MAGIC = b"GYROSIJL"
@@ -45,22 +54,53 @@ class Snapshot:
     next_seq: int
     ident: npt.NDArray[np.uint64]
     meta: npt.NDArray[np.uint32]
+    index: dict[str, Any] = field(default_factory=dict)  # the content index's arrays
+    format: int = FORMAT
+
+
+def encode_arrays(arrays: dict[str, Any]) -> bytes:
+    """Named numpy arrays as a length-prefixed JSON table and their little-endian bytes."""
+    table, blobs = [], []
+    for name, value in arrays.items():
+        a = np.ascontiguousarray(value)
+        dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+        table.append([name, dtype.str, list(a.shape)])
+        blobs.append(a.astype(dtype, copy=False).tobytes())
+    head = json.dumps(table).encode()
+    return struct.pack("<I", len(head)) + head + b"".join(blobs)
+
+
+def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
+    if not len(data):
+        return {}
+    (size,) = struct.unpack_from("<I", data)
+    table = json.loads(bytes(data[4 : 4 + size]))
+    out, at = {}, 4 + size
+    for name, dtype, shape in table:
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape)) if shape else 1
+        out[name] = np.frombuffer(data, dtype=dt, count=count, offset=at).reshape(shape).copy()
+        at += count * dt.itemsize
+    return out
 
 
 def write_snapshot(path: Path, snap: Snapshot) -> None:
     """Atomically replace `path` (temp file, fsync, rename, fsync the directory)."""
     n = len(snap.ident)
-    head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, 0, snap.generation,
+    index = encode_arrays(snap.index)
+    head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, len(index), snap.generation,
             snap.tokens_learned, snap.next_seq, n]
     ident = np.ascontiguousarray(snap.ident, dtype="<u8")
     meta = np.ascontiguousarray(snap.meta, dtype="<u4")
     digest = hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)))
     digest.update(ident.data)
     digest.update(meta.data)
+    digest.update(index)
     with replacing(path) as f:
         f.write(SNAP_HEAD.pack(*head, digest.digest()))
         f.write(ident.data)
         f.write(meta.data)
+        f.write(index)
 
 
 def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
@@ -71,22 +111,30 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
         raise MemoryCorruptError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
     if len(data) < SNAP_HEAD.size or data[:8] != SNAP_MAGIC:
         raise MemoryCorruptError(f"{path} is not a GyroSI {what}; {hint}.")
-    magic, fmt, depth, key_bits, _, gen, learned, next_seq, n, digest = SNAP_HEAD.unpack_from(data)
-    if fmt != FORMAT:
+    magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, digest = \
+        SNAP_HEAD.unpack_from(data)
+    if fmt not in READS:
         raise MemoryCorruptError(
-            f"The {what} {path} has format version {fmt}; this GyroSI reads version {FORMAT}. "
-            f"Use the GyroSI that wrote it, or {hint}."
+            f"The {what} {path} has format version {fmt}; this GyroSI reads versions "
+            f"{READS[0]} to {FORMAT}. Use the GyroSI that wrote it, or {hint}."
         )
-    size = SNAP_HEAD.size + n * 12
-    check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, 0, gen, learned, next_seq, n,
-                                          bytes(32)))
+    if fmt == 1:
+        ixb = 0
+    size = SNAP_HEAD.size + n * 12 + ixb
+    check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, ixb if fmt > 1 else 0,
+                                          gen, learned, next_seq, n, bytes(32)))
     check.update(memoryview(data)[SNAP_HEAD.size:])
     if len(data) != size or check.digest() != digest:
         raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {hint}.")
     ident = np.frombuffer(data, dtype="<u8", count=n, offset=SNAP_HEAD.size).astype(np.uint64)
     meta_at = SNAP_HEAD.size + 8 * n
     meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
-    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta)
+    try:
+        index = decode_arrays(memoryview(data)[meta_at + 4 * n:])
+    except (ValueError, KeyError, TypeError, struct.error) as exc:
+        raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {hint}.") \
+            from exc
+    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, index, fmt)
 
 
 @dataclass
@@ -94,10 +142,11 @@ class JournalBatch:
     tokens: npt.NDArray[np.int64]
     fresh: bool
     path: tuple[int, ...]
+    docs: list[tuple[int, str]] = field(default_factory=list)  # (offset, name) starting here
 
 
-def _batch_head(depth: int) -> struct.Struct:
-    return struct.Struct(f"<4sII{depth}i")
+def _batch_head(depth: int, fmt: int = FORMAT) -> struct.Struct:
+    return struct.Struct(f"<4sII{depth}i" + ("I" if fmt > 1 else ""))
 
 
 def journal_header(depth: int, generation: int) -> bytes:
@@ -106,9 +155,10 @@ def journal_header(depth: int, generation: int) -> bytes:
 
 
 def encode_batch(batch: JournalBatch) -> bytes:
+    docs = json.dumps([[o, name] for o, name in batch.docs]).encode() if batch.docs else b""
     head = _batch_head(len(batch.path)).pack(BATCH_MAGIC, len(batch.tokens), int(batch.fresh),
-                                              *batch.path)
-    payload = np.ascontiguousarray(batch.tokens, dtype="<u4").tobytes()
+                                              *batch.path, len(docs))
+    payload = np.ascontiguousarray(batch.tokens, dtype="<u4").tobytes() + docs
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
@@ -124,6 +174,7 @@ class JournalRead:
     batches: list[JournalBatch]
     end: int  # offset just past the last whole batch
     torn: bool  # bytes after `end` (a crash mid-append)
+    format: int = FORMAT
 
 
 def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
@@ -140,20 +191,21 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
         raise MemoryCorruptError(f"{path} is not a GyroSI memory journal; {hint}.")
     magic, fmt, jdepth, generation = JOURNAL_HEAD.unpack_from(data)
     (crc,) = struct.unpack_from("<I", data, JOURNAL_HEAD.size)
-    if fmt != FORMAT:
+    if fmt not in READS:
         raise MemoryCorruptError(
-            f"The memory journal {path} has format version {fmt}; this GyroSI reads version "
-            f"{FORMAT}. Use the GyroSI that wrote it, or {hint}."
+            f"The memory journal {path} has format version {fmt}; this GyroSI reads versions "
+            f"{READS[0]} to {FORMAT}. Use the GyroSI that wrote it, or {hint}."
         )
     if crc != zlib.crc32(data[: JOURNAL_HEAD.size]) or jdepth != depth:
         raise MemoryCorruptError(f"The memory journal {path} has a damaged header; {hint}.")
-    bhead = _batch_head(depth)
+    bhead = _batch_head(depth, fmt)
     data, pos = rest, 0
     batches: list[JournalBatch] = []
     while pos < len(data):
         if pos + bhead.size + 4 > len(data):
             break
         magic, n, fresh, *bpath = bhead.unpack_from(data, pos)
+        docs_len = bpath.pop() if fmt > 1 else 0
         (crc,) = struct.unpack_from("<I", data, pos + bhead.size)
         start = pos + bhead.size + 4
         if magic != BATCH_MAGIC and not any(data[pos:]):
@@ -162,19 +214,22 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
             raise MemoryCorruptError(
                 f"The memory journal {path} is damaged at byte {base + pos}; {hint}."
             )
-        if start + 4 * n > len(data):
+        end = start + 4 * n + docs_len
+        if end > len(data):
             break  # torn: the crash came mid-write
-        payload = data[start : start + 4 * n]
+        payload = data[start:end]
         if zlib.crc32(payload, zlib.crc32(data[pos : pos + bhead.size])) != crc:
-            if start + 4 * n == len(data):
+            if end == len(data):
                 break  # a torn last batch: its tail pages never reached the disk
             raise MemoryCorruptError(
                 f"The memory journal {path} fails its checksum at byte {base + pos}; {hint}."
             )
-        tokens = np.frombuffer(payload, dtype="<u4").astype(np.int64)
-        batches.append(JournalBatch(tokens, bool(fresh), tuple(bpath)))
-        pos = start + 4 * n
-    return JournalRead(generation, batches, base + pos, pos < len(data))
+        tokens = np.frombuffer(payload, dtype="<u4", count=n).astype(np.int64)
+        docs = [(int(o), str(name)) for o, name in json.loads(payload[4 * n:])] \
+            if docs_len else []
+        batches.append(JournalBatch(tokens, bool(fresh), tuple(bpath), docs))
+        pos = end
+    return JournalRead(generation, batches, base + pos, pos < len(data), fmt)
 
 
 def journal_generation(path: Path) -> int | None:

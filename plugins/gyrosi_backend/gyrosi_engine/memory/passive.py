@@ -17,6 +17,7 @@ Caps: a context keeps its `per_context` most recent tokens (on every merge); wit
 a token keeps its `per_token` most recent entries (a whole-memory pass, at compaction).
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,13 +68,25 @@ class Passive:
     def __init__(self, *, zero_fold: npt.NDArray[np.bool_], per_context: int = 64) -> None:
         self.ident = np.empty(0, np.uint64)
         self.meta = np.empty(0, np.uint32)
+        # Writers (one at a time: the memory's lock) swap in new arrays under `swap`; readers
+        # in other threads (sessions generating) take both arrays under it, so they never see
+        # the new `ident` with the old `meta`.
+        self.swap = threading.Lock()
         self.zero_fold = zero_fold  # token -> both its masks are 0 (`vocab.Vocab.zero_streak`)
         self.per_context = per_context
 
     def __len__(self) -> int:
         return len(self.ident)
 
+    def replace(self, ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32]) -> None:
+        with self.swap:
+            self.ident, self.meta = ident, meta
+
     def merge(self, batch: Batch) -> None:
+        with self.swap:
+            self._merge(batch)
+
+    def _merge(self, batch: Batch) -> None:
         """Fold a batch in: parities add mod 2, recency moves forward, zero streaks delete."""
         if not len(batch.ident):
             return
@@ -128,15 +141,23 @@ class Passive:
 
     def candidates(self, context: int) -> list[int]:
         """The tokens stored at a context, most recent first."""
+        return self.entries(context)[0]
+
+    def entries(self, context: int) -> tuple[list[int], list[int]]:
+        """The tokens stored at a context and their addresses (the stream position of their
+        latest occurrence), most recent first."""
+        with self.swap:
+            ident, meta = self.ident, self.meta
         # numpy scalars: a Python int would make searchsorted convert the whole array first
         base = np.uint64(context << TOKEN_BITS)
-        lo = int(self.ident.searchsorted(base))
-        hi = int(self.ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
+        lo = int(ident.searchsorted(base))
+        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
         if lo == hi:
-            return []
-        seqs = self.meta[lo:hi] >> np.uint32(1)
-        toks = self.ident[lo:hi] & np.uint64(TOKEN_MASK)
-        return toks[np.argsort(-seqs.astype(np.int64), kind="stable")].tolist()
+            return [], []
+        seqs = (meta[lo:hi] >> np.uint32(1)).astype(np.int64)
+        order = np.argsort(-seqs, kind="stable")
+        toks = ident[lo:hi] & np.uint64(TOKEN_MASK)
+        return toks[order].tolist(), seqs[order].tolist()
 
     def contexts(self) -> int:
         if not len(self.ident):
@@ -146,6 +167,10 @@ class Passive:
 
     def cap_tokens(self, per_token: int) -> None:
         """Keep each token's `per_token` most recent entries (whole-memory pass, at compaction)."""
+        with self.swap:
+            self._cap_tokens(per_token)
+
+    def _cap_tokens(self, per_token: int) -> None:
         if per_token <= 0 or not len(self.ident):
             return
         tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.int64)

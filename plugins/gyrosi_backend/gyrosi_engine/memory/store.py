@@ -7,6 +7,7 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,35 +25,50 @@ from ..learn import PathState, Stream
 from ..vocab import Vocab
 from . import files
 from .errors import MemoryBusyError, MemoryCorruptError
+from .index import ContentIndex
 from .passive import MAX_BATCH_RECORDS, Batch, Passive, group
+
+log = logging.getLogger(__name__)
+#: A learned piece: tokens, and the name of the document that starts at its first token (None:
+#: it continues the document before it).
+type Piece = tuple[npt.NDArray[np.int64], str | None]
+CONVERSATION = "conversation"  # the document name of a learned conversation message
 
 SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
 LOCK = "memory.lock"
 LOCK_WAIT_S = 600.0
-#: Tokens per committed batch, at least: what a `kill -9` can lose at most. A batch grows with
-#: memory (an eighth of its entries, up to `MAX_BATCH_TOKENS`), because folding a batch in
-#: rewrites the sorted arrays: fewer, larger batches keep that cost from growing quadratically.
+#: Tokens per committed batch: what a `kill -9` can lose at most. Fixed, so the same input
+#: always ends its batches at the same tokens whatever the timing (the per-context cap applies
+#: at each merge, so batch boundaries are part of the result).
 BATCH_TOKENS = 1 << 18
-MAX_BATCH_TOKENS = 1 << 20
 
 
 def _batches(
-    pieces: Iterable[npt.NDArray[np.int64]], target: Callable[[], int], most: int
-) -> Iterator[npt.NDArray[np.int64]]:
-    """Token arrays regrouped into batches of about `target()` tokens, never more than `most`."""
+    pieces: Iterable[Piece | npt.NDArray[np.int64]], target: int, most: int
+) -> Iterator[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]]:
+    """Token arrays regrouped into batches of about `target` tokens, never more than `most`,
+    each with the (offset, name) of the documents that start in it."""
     pending: list[npt.NDArray[np.int64]] = []
+    docs: list[tuple[int, str]] = []
     size = 0
-    for piece in pieces:
-        pending.append(piece)
-        size += len(piece)
-        if size >= target():
-            whole = np.concatenate(pending)
-            yield from (whole[i : i + most] for i in range(0, len(whole), most))
-            pending, size = [], 0
-    if size:
+
+    def flush() -> Iterator[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]]:
         whole = np.concatenate(pending)
-        yield from (whole[i : i + most] for i in range(0, len(whole), most))
+        for i in range(0, len(whole), most):
+            yield whole[i : i + most], [(o - i, n) for o, n in docs if i <= o < i + most]
+
+    for piece in pieces:
+        tokens, name = piece if isinstance(piece, tuple) else (piece, None)
+        if name is not None:
+            docs.append((size, name))
+        pending.append(tokens)
+        size += len(tokens)
+        if size >= target:
+            yield from flush()
+            pending, docs, size = [], [], 0
+    if size:
+        yield from flush()
 
 
 @dataclass
@@ -66,6 +82,9 @@ class MemoryStats:
     snapshot_bytes: int
     journal_bytes: int
     journal_batches: int
+    documents: int = 0
+    passages: int = 0
+    postings: int = 0
 
     @property
     def bytes_per_entry(self) -> float:
@@ -85,6 +104,8 @@ class Memory:
         self.per_token = per_token
         self.stream = Stream(vocab, atlas, depth, end_token)
         self.passive = Passive(zero_fold=vocab.zero_streak, per_context=per_context)
+        self.index = ContentIndex(vocab, depth, end_token, atlas.archetype_index)
+        self.upgrade = False  # an older format was read: rewrite it at the next write
         self.lock = FileLock(str(root / LOCK))
         self.generation = -1  # nothing loaded yet
         self.offset = 0
@@ -122,9 +143,22 @@ class Memory:
                 ) from None
         try:
             self._catch_up()
+            if self.upgrade:
+                self._upgrade()
             yield
         finally:
             self.lock.release()
+
+    def _upgrade(self) -> None:
+        """Rewrite a memory read in an older format in this one (atomically, as compaction
+        does). What it learned before has no content index: say so once."""
+        self._next_generation()
+        self.upgrade = False
+        log.warning(
+            "The memory in %s was upgraded to format %d. What it learned before keeps "
+            "generating but cannot be cited as a source; learn those documents again "
+            "(`gyrosi learn PATH`) to have questions about them answered.", self.root,
+            files.FORMAT)
 
     def _catch_up(self) -> None:
         """Bring RAM up to date with the files (the lock is held)."""
@@ -158,12 +192,14 @@ class Memory:
                     f"configuration uses depth {self.depth}. Set `backends.gyrosi.depth` back to "
                     f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
                 )
-            self.passive.ident, self.passive.meta = snap.ident, snap.meta
+            self.passive.replace(snap.ident, snap.meta)
+            self.index.load(snap.index)
+            self.upgrade = snap.format < files.FORMAT
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
         else:
-            self.passive.ident = np.empty(0, np.uint64)
-            self.passive.meta = np.empty(0, np.uint32)
+            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32))
+            self.index.clear()
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
         self.offset, self.journal_batches = 0, 0
         if self.journal_path.exists():
@@ -176,19 +212,22 @@ class Memory:
                 )
             if read.generation == self.generation:
                 self._replay(read)
+                self.upgrade |= read.format < files.FORMAT
             # an older journal was folded into the snapshot by a compaction that crashed before
             # replacing it: ignored here, replaced by the next write
 
     def _replay(self, read: files.JournalRead) -> None:
         for batch in read.batches:
-            self._fold(batch.tokens, PathState(batch.path, batch.fresh))
+            self._fold(batch.tokens, PathState(batch.path, batch.fresh), batch.docs)
         self.offset = read.end
         self.journal_batches += len(read.batches)
 
     # --- learning ---------------------------------------------------------------------------
 
-    def _fold(self, tokens: npt.NDArray[np.int64], at: PathState) -> PathState:
-        keys, after = self.stream.keys(tokens, at)
+    def _fold(self, tokens: npt.NDArray[np.int64], at: PathState,
+              docs: list[tuple[int, str]]) -> PathState:
+        keys, after, path_at = self.stream.walk(tokens, at)
+        self.index.add(tokens, self.next_seq, path_at, docs)
         self._merge(tokens, group(keys, tokens, 0))
         return after
 
@@ -203,21 +242,26 @@ class Memory:
         return learned
 
     def learn(self, tokens: npt.NDArray[np.int64], at: PathState, *,
+              name: str | None = None,
               on_wait: Callable[[], None] | None = None) -> PathState:
-        """Fold one batch in and commit it to the journal; returns the path after it."""
-        keys, after = self.stream.keys(tokens, at)
-        self._commit(tokens, at, group(keys, tokens, 0), on_wait)
+        """Fold one batch in and commit it to the journal; returns the path after it. A batch
+        that starts a message starts a document (`name`; by default a conversation message)."""
+        keys, after, path_at = self.stream.walk(tokens, at)
+        docs = [(0, name or CONVERSATION)] if at.fresh else []
+        self._commit(tokens, at, group(keys, tokens, 0), docs, path_at, on_wait)
         return after
 
     def _commit(self, tokens: npt.NDArray[np.int64], at: PathState, batch: Batch,
+                docs: list[tuple[int, str]], path_at: Callable[[int], PathState],
                 on_wait: Callable[[], None] | None) -> None:
         with self._locked("write to", on_wait):
+            self.index.add(tokens, self.next_seq, path_at, docs)
             # what this process learned, as opposed to what it replayed from others
             self.learned_here += self._merge(tokens, batch)
-            self._append(files.JournalBatch(tokens, at.fresh, at.path))
+            self._append(files.JournalBatch(tokens, at.fresh, at.path, docs))
 
     def learn_stream(
-        self, pieces: Iterable[npt.NDArray[np.int64]], at: PathState | None = None, *,
+        self, pieces: Iterable[Piece | npt.NDArray[np.int64]], at: PathState | None = None, *,
         on_wait: Callable[[], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> PathState:
@@ -226,22 +270,23 @@ class Memory:
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
 
-        def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch]]:
+        def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch,
+                                         list[tuple[int, str]], Callable[[int], PathState]]]:
             here = start
             most = MAX_BATCH_RECORDS // (self.depth + 1)
-            for tokens in _batches(pieces, self._batch_target, most):
-                keys, after = self.stream.keys(tokens, here)
-                yield tokens, here, group(keys, tokens, 0)
+            # A fixed batch size: batch boundaries must not depend on timing or memory size
+            # (they decide where the per-context cap applies).
+            for tokens, docs in _batches(pieces, BATCH_TOKENS, most):
+                keys, after, path_at = self.stream.walk(tokens, here)
+                yield tokens, here, group(keys, tokens, 0), docs, path_at
                 here = final[0] = after
 
-        for tokens, before, batch in ahead(prepared(), size=1, name="gyrosi-fold"):
-            self._commit(tokens, before, batch, on_wait)
+        for tokens, before, batch, docs, path_at in ahead(prepared(), size=1,
+                                                          name="gyrosi-fold"):
+            self._commit(tokens, before, batch, docs, path_at, on_wait)
             if on_batch:
                 on_batch(len(tokens))
         return final[0]
-
-    def _batch_target(self) -> int:
-        return min(MAX_BATCH_TOKENS, max(BATCH_TOKENS, len(self.passive) // 8))
 
     def _append(self, batch: files.JournalBatch) -> None:
         path = self.journal_path
@@ -279,7 +324,7 @@ class Memory:
     def _write_snapshot(self, path: Path, generation: int) -> None:
         files.write_snapshot(path, files.Snapshot(
             self.depth, KEY_BITS, generation, self.tokens_learned, self.next_seq,
-            self.passive.ident, self.passive.meta))
+            self.passive.ident, self.passive.meta, self.index.arrays()))
 
     def export(self, path: Path) -> MemoryStats:
         with self._locked("export"):
@@ -296,13 +341,13 @@ class Memory:
                 f"uses depth {self.depth}, so its contexts cannot be matched."
             )
         with self._locked("import into"):
+            # addresses move past this memory's: recency order and the content index's
+            # addresses (consecutive tokens have consecutive addresses) are both kept
             seq = (snap.meta >> np.uint32(1)).astype(np.int64)
-            order = np.argsort(seq, kind="stable")
-            rank = np.empty(len(seq), dtype=np.int64)
-            rank[order] = np.arange(len(seq))
-            self.passive.merge(Batch(snap.ident, (self.next_seq + rank).astype(np.uint32),
+            self.passive.merge(Batch(snap.ident, (self.next_seq + seq).astype(np.uint32),
                                      (snap.meta & 1).astype(bool)))
-            self.next_seq += len(seq)
+            self.index.absorb(snap.index, self.next_seq)
+            self.next_seq += snap.next_seq
             self.tokens_learned += snap.tokens_learned
             self._next_generation()
         return len(seq)
@@ -321,7 +366,8 @@ class Memory:
             tokens_learned=self.tokens_learned, depth=self.depth,
             per_context=self.passive.per_context, per_token=self.per_token,
             snapshot_bytes=size(self.snapshot_path), journal_bytes=size(self.journal_path),
-            journal_batches=self.journal_batches,
+            journal_batches=self.journal_batches, documents=self.index.documents,
+            passages=self.index.passages, postings=self.index.postings(),
         )
 
 
