@@ -298,23 +298,30 @@ class Generator:
         state = path[-1]
         keys = context.path_keys(path, int(self.orbit_of[state]))
         entries = self.memory.passive.entries
-        deepest: tuple[int, list[int], list[int]] | None = None
         if address is not None:
+            layers = []
             for d in range(self.depth, 0, -1):
                 toks, seqs = entries(keys[d])
                 if not toks:
                     continue
-                if deepest is None:
-                    deepest = (d, toks, seqs)
                 if address in seqs:
                     i = seqs.index(address)
                     return Step(toks[i], state, 0, d, len(toks)), address + 1
-            if deepest is not None and end is not None:
-                d, toks, seqs = deepest
-                ahead = [(s, t) for t, s in zip(toks, seqs, strict=True) if address < s < end]
+                layers.append((d, toks, seqs))
+            if end is not None:  # the nearest learned occurrence ahead in the same document
+                ahead = [(s, t, d, len(toks)) for d, toks, seqs in layers
+                         for t, s in zip(toks, seqs, strict=True) if address < s < end]
                 if ahead:
-                    s, t = min(ahead)
-                    return Step(t, state, 0, d, len(toks)), s + 1
+                    s, t, d, n = min(ahead)
+                    return Step(t, state, 0, d, n), s + 1
+            # The entry learned at `address` was moved on by a later occurrence elsewhere (the
+            # same words after the same path: boilerplate), so the token said there is one whose
+            # address is later: the nearest such, at the deepest context. The walk keeps its
+            # own address, so it finds its document's stream again one token on.
+            for d, toks, seqs in layers:
+                later = [(s, t) for t, s in zip(toks, seqs, strict=True) if s > address]
+                if later:
+                    return Step(min(later)[1], state, 0, d, len(toks)), address + 1
         found = self._find(state, keys)
         if found is None:
             return None, None
@@ -324,6 +331,8 @@ class Generator:
             return Step(-1, state, level, depth, len(cands)), None
         token = self.choose(state, fresh)
         taken.add((key, token))
+        if address is not None:
+            return Step(token, state, level, depth, len(cands)), address + 1
         toks, seqs = entries(key)
         nxt = seqs[toks.index(token)] + 1 if level == 0 and token in toks else None
         return Step(token, state, level, depth, len(cands)), nxt

@@ -87,7 +87,8 @@ def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
 def write_snapshot(path: Path, snap: Snapshot) -> None:
     """Atomically replace `path` (temp file, fsync, rename, fsync the directory)."""
     n = len(snap.ident)
-    index = encode_arrays(snap.index)
+    # the content index is compressed (zlib, a fixed level: the same input, the same bytes)
+    index = zlib.compress(encode_arrays(snap.index), 6) if snap.index else b""
     head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, len(index), snap.generation,
             snap.tokens_learned, snap.next_seq, n]
     ident = np.ascontiguousarray(snap.ident, dtype="<u8")
@@ -130,8 +131,9 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     meta_at = SNAP_HEAD.size + 8 * n
     meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
     try:
-        index = decode_arrays(memoryview(data)[meta_at + 4 * n:])
-    except (ValueError, KeyError, TypeError, struct.error) as exc:
+        blob = memoryview(data)[meta_at + 4 * n:]
+        index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
+    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
         raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {hint}.") \
             from exc
     return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, index, fmt)

@@ -323,16 +323,19 @@ class ContentIndex:
             if total[best] <= 0:
                 return None
             doc = int(self.p_doc[best])
-            terms = [wanted[t][0] for t, (pids, _) in found.items()
-                     if len(pids) and (self.p_doc[pids] == doc).any()]
+
+            def holds(t: int) -> bool:  # the document's text or name holds the term
+                pids = found[t][0]
+                return doc in self.name_docs.get(t, ()) or bool((self.p_doc[pids] == doc).any())
+
+            terms = [wanted[t][0] for t in found if holds(t)]
             missing = [wanted[t][0] for t, (pids, _) in found.items()
-                       if not len(pids) and wanted[t][1] == 1.0]
+                       if not len(pids) and not self.name_docs.get(t) and wanted[t][1] == 1.0]
             # how much of the question's subject (its words that are not framing) the
             # document holds, by IDF
             subject = [t for t in found if wanted[t][1] == 1.0] or list(found)
             weight = sum(idf_all[t] for t in subject)
-            matched = sum(idf_all[t] for t in subject
-                          if len(found[t][0]) and (self.p_doc[found[t][0]] == doc).any())
+            matched = sum(idf_all[t] for t in subject if holds(t))
             doc_end = int(self.doc_start[doc + 1]) if doc + 1 < n_d else learned_end
             return Hit(best, int(self.p_start[best]),
                        tuple(int(x) for x in self.p_path[best]), bool(self.p_fresh[best]),
@@ -360,7 +363,8 @@ class ContentIndex:
                 "doc_start": self.doc_start, "doc_words": self.doc_words,
                 "p_start": self.p_start, "p_doc": self.p_doc, "p_words": self.p_words,
                 "p_path": self.p_path, "p_fresh": self.p_fresh, "p_prefix": self.p_prefix,
-                "post_keys": keys, "post_tfs": tfs,
+                # sorted keys: their differences are small and compress well (see `files`)
+                "post_keys": np.diff(keys, prepend=np.uint64(0)), "post_tfs": tfs,
                 "open_tokens": self.open_tokens,
                 "open": np.asarray([self.open_start, int(self.open_fresh), self.open_doc,
                                     int(self.break_next), *self.open_path], np.int64),
@@ -379,7 +383,7 @@ class ContentIndex:
             self.p_fresh = arrays["p_fresh"].astype(bool)
             self.p_prefix = arrays["p_prefix"]
             self.runs = _Runs()
-            self.runs.add(arrays["post_keys"], arrays["post_tfs"])
+            self.runs.add(np.cumsum(arrays["post_keys"], dtype=np.uint64), arrays["post_tfs"])
             self.open_tokens = arrays["open_tokens"].astype(np.int64)
             self.open_doc = -1
             head = arrays["open"].tolist()
