@@ -124,7 +124,8 @@ def run_corpus(label: str, docs: list[tuple[str, str, str]]) -> dict[str, Any]:
             ok = from_document(answer, text)
             right += ok
             if not ok:
-                wrong.append((question, cited if cited != name else "the right document, then drifted"))
+                drifted = "the right document, then drifted"
+                wrong.append((question, cited if cited != name else drifted))
             firsts.append(first or elapsed)
             tokens += len(body)
             gen_s += elapsed
@@ -173,9 +174,10 @@ def main() -> None:
         print(f"{r['corpus']}: {r['documents']} documents, {r['learned_tokens']:,} tokens "
               f"learned in {r['learn_s']} s")
         ok = r["engine_hit_rate"] >= 0.9 and r["engine_hit_rate"] >= r["bm25_rank1_rate"]
-        benchlib.print_line("engine: answered from the right document", f"{r['engine_hit_rate']:.3f}",
-                            ">= 0.9 and >= BM25", ok)
-        benchlib.print_line("SQLite FTS5 BM25: right document first", f"{r['bm25_rank1_rate']:.3f}")
+        benchlib.print_line("engine: answered from the right document",
+                            f"{r['engine_hit_rate']:.3f}", ">= 0.9 and >= BM25", ok)
+        benchlib.print_line("SQLite FTS5 BM25: right document first",
+                            f"{r['bm25_rank1_rate']:.3f}")
         benchlib.print_line("first answer token (median)", f"{r['first_token_ms_median']} ms",
                             "<= 50 ms", r["first_token_ms_median"] <= 50)
         benchlib.print_line("generation", f"{r['tokens_per_s']:,} tokens/s", ">= 20,000",
