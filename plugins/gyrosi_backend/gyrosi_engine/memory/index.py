@@ -55,9 +55,16 @@ _LOWER = bytes(range(256)).translate(bytes.maketrans(
 
 
 def normal(word: str) -> str:
-    """A word as the index keeps it: lower-case, a plural "s" dropped."""
+    """A word as the index keeps it: lower-case, with a light stemming so that "refill",
+    "refilling", "refilled" and "refills" meet ("-ing", "-ed", a plural "s", a final "e")."""
     w = word.lower()
-    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+    if len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 4 and w.endswith("e"):
         w = w[:-1]
     return w
 
@@ -221,6 +228,8 @@ class ContentIndex:
                     self._begin(b, seq0, path_at(b), named.get(b, "") if fresh[b] else None)
                 pos = b
             self.break_next = bool(self.para_end[tokens[-1]])
+            if self.break_next:  # the passage is complete: searchable now, not at the next one
+                self._close()
 
     def _extend(self, tokens: npt.NDArray[np.int64]) -> None:
         if len(tokens):

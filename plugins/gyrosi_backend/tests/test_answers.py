@@ -1,0 +1,207 @@
+"""Answering from learned documents: the right passage, its source, follow-ups, honest refusals,
+cut answers, determinism across processes, the format upgrade, parallel sessions."""
+
+import json
+import shutil
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gyrosi_core.config import Config, CoreConfig
+from gyrosi_core.events import SourceCited, TurnEnd
+from gyrosi_core.turn import TurnEngine
+from gyrosi_engine.backend import GyroBackend
+from gyrosi_engine.engine import Engine
+from gyrosi_engine.memory import files
+from gyrosi_engine.settings import GyroConfig
+
+from .test_backend import engine_home
+
+# Made-up documents (not in any README: the starter corpus learns the READMEs), each about one
+# subject; questions name the subject, not a sentence of the text.
+DOCS = {
+    "zephyrine.txt": (
+        "Zephyrine Lamps\n\nA zephyrine lamp burns powdered moonstone and gives a cold green "
+        "light that lasts nine nights. Keepers trim the wick with silver shears and never with "
+        "iron, which snuffs the flame.\n\nRefilling a zephyrine lamp takes a spoonful of "
+        "moonstone dust for every night of light wanted.\n"),
+    "quorble.txt": (
+        "The Quorble Dance\n\nThe quorble is a circle dance of the river towns in which every "
+        "dancer hops twice to the left and once to the right while humming a falling tune.\n\n"
+        "A quorble ends when the eldest dancer claps three times and everyone bows to the "
+        "water.\n"),
+    "brasswick.txt": (
+        "Brasswick Clocks\n\nA brasswick clock keeps time with a pendulum of braided copper "
+        "and must be wound with a left-handed key at every new moon.\n\nWhen a brasswick clock "
+        "runs slow its owner whistles into the case until the pendulum catches up.\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def docs_home(tmp_path_factory: pytest.TempPathFactory, built_home: Path, cli: Any) -> Path:
+    """A home that learned DOCS with `gyrosi learn` (a folder), no starter corpus."""
+    root = tmp_path_factory.mktemp("answers")
+    home = engine_home(root / "home", built_home)
+    folder = root / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    (root / "config.json").write_text(json.dumps({"backends": {"gyrosi": {"starter": False}}}))
+    done = cli.run(home, "learn", str(folder), "--config", str(root / "config.json"))
+    assert done.returncode == 0, done.stderr
+    return home
+
+
+def config_of(home: Path) -> str:
+    return str(home.parent / "config.json")
+
+
+def ask(cli: Any, home: Path, question: str, *extra: str) -> dict[str, Any]:
+    done = cli.run(home, "generate", "--backend", "gyrosi", "--no-learn", "--json", "--config",
+                   config_of(home), *extra, question)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_question_is_answered_from_its_document_with_the_source(cli: Any,
+                                                                  docs_home: Path) -> None:
+    out = ask(cli, docs_home, "How do I refill a zephyrine lamp?")
+    assert "moonstone dust" in out["final"]
+    assert "quorble" not in out["final"].lower() and "brasswick" not in out["final"].lower()
+    [source] = out["sources"]
+    assert source["name"].endswith("zephyrine.txt") and "zephyrine" in source["terms"]
+    analysis = out["messages"][0]["text"]
+    assert "zephyrine.txt" in analysis and "matched terms: " in analysis
+    other = ask(cli, docs_home, "What is the quorble?")
+    assert "The quorble is a circle dance of the river towns" in other["final"]
+    assert other["sources"][0]["name"].endswith("quorble.txt")
+
+
+def test_nothing_learned_is_said_honestly(cli: Any, docs_home: Path) -> None:
+    out = ask(cli, docs_home, "What is the capital of Mongolia?")
+    assert out["final"].strip() == 'I have learned nothing about "capital" or "mongolia".'
+    assert out["sources"] == []
+
+
+def test_learned_text_is_still_continued(cli: Any, docs_home: Path) -> None:
+    out = ask(cli, docs_home, "A brasswick clock keeps time with a pendulum of")
+    assert out["final"].startswith(" braided copper and must be wound with a left-handed key")
+
+
+def test_answers_are_identical_across_processes(cli: Any, docs_home: Path) -> None:
+    first = ask(cli, docs_home, "Tell me about brasswick clocks")
+    second = ask(cli, docs_home, "Tell me about brasswick clocks")
+    assert first["final"] == second["final"] and "pendulum" in first["final"]
+    assert first["messages"] == second["messages"]
+
+
+def backend_for(home: Path, encoding: Any) -> GyroBackend:
+    engine = Engine(GyroConfig(starter=False), home=home)
+    return GyroBackend({"starter": False, "learn_from_users": False}, encoding, engine=engine)
+
+
+def test_follow_up_goes_on_where_the_answer_stopped(docs_home: Path,
+                                                   harmony_encoding: Any) -> None:
+    backend = backend_for(docs_home, harmony_encoding)
+    turns = TurnEngine(backend, harmony_encoding,
+                       config=Config(core=CoreConfig(max_tokens=80)))
+    conv = turns.new_conversation()
+    first = list(turns.user_turn(conv, "What is the quorble dance?"))[-1]
+    assert isinstance(first, TurnEnd) and first.stop_reason == "length"
+    assert "circle dance" in first.final_text and "bows to the water" not in first.final_text
+    more = list(turns.user_turn(conv, "go on"))[-1].final_text
+    assert "everyone bows to the water" in more
+    assert "circle dance" not in more
+
+
+def test_a_cut_answer_is_reported_as_cut(docs_home: Path, harmony_encoding: Any) -> None:
+    backend = backend_for(docs_home, harmony_encoding)
+    turns = TurnEngine(backend, harmony_encoding, config=Config(core=CoreConfig(max_tokens=60)))
+    events = list(turns.user_turn(turns.new_conversation(), "What is a zephyrine lamp?"))
+    end = events[-1]
+    assert isinstance(end, TurnEnd) and end.stop_reason == "length"
+    assert end.usage.completion_tokens == 60
+    assert any(isinstance(e, SourceCited) for e in events)
+    whole = TurnEngine(backend, harmony_encoding, config=Config(core=CoreConfig(max_tokens=400)))
+    assert list(whole.user_turn(whole.new_conversation(),
+                                "What is a zephyrine lamp?"))[-1].stop_reason == "stop"
+
+
+def test_two_sessions_generate_while_another_process_learns(docs_home: Path, tmp_path: Path,
+                                                           cli: Any,
+                                                           harmony_encoding: Any) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(docs_home, home, symlinks=True)
+    (tmp_path / "config.json").write_text(config_of_text())
+    big = tmp_path / "big.txt"
+    big.write_text("Filler about nothing in particular, line %d.\n" * 1 + "".join(
+        f"Filler line {i} about nothing in particular.\n" for i in range(60000)))
+    learner = cli.start(home, "learn", str(big), "--config", str(tmp_path / "config.json"))
+    backend = backend_for(home, harmony_encoding)
+    assert backend.parallel_sessions > 1
+    answers: dict[str, str] = {}
+
+    def converse(name: str, question: str) -> None:
+        turns = TurnEngine(backend, harmony_encoding,
+                           config=Config(core=CoreConfig(max_tokens=200)))
+        conv = turns.new_conversation()
+        answers[name] = list(turns.user_turn(conv, question))[-1].final_text
+
+    threads = [threading.Thread(target=converse, args=(n, q)) for n, q in
+               (("lamp", "How do I refill a zephyrine lamp?"),
+                ("clock", "What does a brasswick clock need at every new moon?"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert learner.wait(timeout=300) == 0, learner.communicate()[1]
+    assert "moonstone dust" in answers["lamp"]
+    assert "left-handed key" in answers["clock"]
+
+
+def config_of_text() -> str:
+    return json.dumps({"backends": {"gyrosi": {"starter": False}}})
+
+
+def test_an_old_format_memory_is_upgraded_in_place(docs_home: Path, tmp_path: Path,
+                                                   cli: Any) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(docs_home, home, symlinks=True)
+    (tmp_path / "config.json").write_text(config_of_text())
+    snap_path = home / "memory" / "passive.gsm"
+    snap = files.read_snapshot(snap_path)
+    # write it as format 1 wrote it: no index section, format field 1
+    raw = bytearray(snap_path.read_bytes())
+    n = len(snap.ident)
+    body = bytes(raw[files.SNAP_HEAD.size: files.SNAP_HEAD.size + 12 * n])
+    head = list(files.SNAP_HEAD.unpack_from(raw))
+    head[1], head[4], head[9] = 1, 0, bytes(32)
+    import hashlib
+
+    digest = hashlib.sha256(files.SNAP_HEAD.pack(*head))
+    digest.update(body)
+    head[9] = digest.digest()
+    snap_path.write_bytes(files.SNAP_HEAD.pack(*head) + body)
+    journal = home / "memory" / "journal.gsj"
+    jhead = files.JOURNAL_HEAD.pack(files.JOURNAL_MAGIC, 1, snap.depth, snap.generation)
+    import zlib
+
+    journal.write_bytes(jhead + struct.pack("<I", zlib.crc32(jhead)))
+    stats = cli.run(home, "memory", "stats", "--json", "--config", str(tmp_path / "config.json"))
+    assert stats.returncode == 0, stats.stderr
+    assert "upgraded to format 2" in stats.stderr
+    assert files.read_snapshot(snap_path).format == files.FORMAT
+    assert json.loads(stats.stdout)["entries"] == n
+    # what it learned before is not cited, and the engine says so rather than recite
+    out = ask(cli, home, "How do I refill a zephyrine lamp?")
+    assert out["sources"] == [] and "I have learned nothing" in out["final"]
+    # a memory from a newer GyroSI is refused with one sentence
+    raw = bytearray(snap_path.read_bytes())
+    struct.pack_into("<I", raw, 8, 99)
+    snap_path.write_bytes(bytes(raw))
+    refused = cli.run(home, "memory", "stats", "--config", str(tmp_path / "config.json"))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "format version 99" in refused.stderr
