@@ -69,7 +69,7 @@ def streams(engine: "Engine", texts: Sequence[str]) -> list[list[int]]:
     """Each text's tokens and its `<|end|>`, from the same tokenising path learning uses."""
     out: list[list[int]] = []
     current: list[int] = []
-    for piece in engine.message_pieces(texts):
+    for piece, _ in engine.message_pieces(texts):
         current.extend(piece.tolist())
         if len(piece) == 1 and piece[0] == engine.end_token:
             out.append(current)

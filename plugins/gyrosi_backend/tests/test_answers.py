@@ -205,3 +205,27 @@ def test_an_old_format_memory_is_upgraded_in_place(docs_home: Path, tmp_path: Pa
     refused = cli.run(home, "memory", "stats", "--config", str(tmp_path / "config.json"))
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "format version 99" in refused.stderr
+
+
+def test_the_answer_streams_as_it_is_walked(docs_home: Path, harmony_encoding: Any) -> None:
+    """Each answer token is yielded as soon as it is chosen: when the first one arrives, the
+    walk has taken one step, not the whole answer."""
+    backend = backend_for(docs_home, harmony_encoding)
+    generator = backend.engine.generator
+    steps: list[int] = []
+    walk = generator._addressed
+
+    def counted(*args: Any) -> Any:
+        steps.append(1)
+        return walk(*args)
+
+    generator._addressed = counted  # type: ignore[method-assign]
+    turns = TurnEngine(backend, harmony_encoding)
+    conv = turns.new_conversation()
+    seen_at_first_delta = None
+    for event in turns.user_turn(conv, "How do I refill a zephyrine lamp?"):
+        if getattr(event, "channel", None) == "final" and type(event).__name__ == "ContentDelta":
+            if seen_at_first_delta is None:
+                seen_at_first_delta = len(steps)
+    assert seen_at_first_delta is not None and seen_at_first_delta <= 1
+    assert len(steps) > 10

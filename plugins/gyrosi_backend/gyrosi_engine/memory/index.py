@@ -44,7 +44,8 @@ INDEX_FORMAT = 1
 #: of their weight. Other common words count fully; BM25's IDF already makes them cheap in text,
 #: and in a document's name ("with", "for") they are the subject.
 FRAMING = frozenset("""
-a an the what how do does did i me my you your is are was be can could would should please tell
+a an the of to on at by what how do does did i me my you your is are was be can could would
+should please tell
 about explain describe show give why when where which who whom mean means meant want know
 """.split())
 FRAMING_WEIGHT = 0.2
@@ -311,7 +312,8 @@ class ContentIndex:
                 found[term] = (pids, tfs)
                 df = len(pids)
                 idf = weight * float(np.log1p((n_p - df + 0.5) / (df + 0.5)))
-                idf_all[term] = idf
+                # a word the memory never saw weighs, in the coverage, like one seen once
+                idf_all[term] = idf if df else weight * float(np.log1p((n_p - 0.5) / 1.5))
                 named = self.name_docs.get(term, [])
                 if named:
                     n_idf = float(np.log1p((n_d - len(named) + 0.5) / (len(named) + 0.5)))
