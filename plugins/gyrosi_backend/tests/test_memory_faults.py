@@ -62,13 +62,17 @@ def test_kill_9_mid_learn_keeps_the_committed_batches(
     # Whole batches only: the first holds BATCH_TOKENS tokens, at most one `<|end|>` per file.
     assert tokens >= BATCH_TOKENS - len(parts)
     assert partial["journal_batches"] >= 1
+    # the content index is committed with its batches: the documents begun in them, no more
+    assert 1 <= partial["documents"] <= len(parts) and partial["passages"] >= 1
 
     again = cli.run(home, "learn", "--config", str(config), *map(str, parts))
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
     fed = learned(again.stdout)  # the whole input, learned this time
     assert tokens <= fed
-    assert kit.stats(home, config)["tokens_learned"] == tokens + fed
+    final = kit.stats(home, config)
+    assert final["tokens_learned"] == tokens + fed
+    assert final["documents"] == partial["documents"] + len(parts)
 
 
 def test_a_torn_journal_tail_is_dropped_and_cut_off_by_the_next_learn(
