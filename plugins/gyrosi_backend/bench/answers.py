@@ -8,7 +8,13 @@ documents (name and text columns) gets the same questions (their words OR-ed), a
 document is counted. Also: time to the first answer token, generation speed, and what the
 content index costs per learned token.
 
-    python plugins/gyrosi_backend/bench/answers.py [--man 60] [--json]
+    python plugins/gyrosi_backend/bench/answers.py [--man 60] [--starts 50] [--json]
+
+Continuation: on the licence texts of this machine (`/usr/share/common-licenses` and every
+package's `copyright` file, up to 3.5 MB), `--starts` sentence starts of 5 to 8 words copied from
+the learned text are given as prompts; the engine is right when its answer's next 3 (and 10)
+words are the learned ones. Beside it, a literal search of the prompt in the same text (the
+words after its first occurrence).
 
 Corpora: the starter corpus's pydoc topics (one question per topic) and man pages of this
 machine (`man -P cat`, the first N section-1 pages in name order that render, question words
@@ -57,6 +63,94 @@ def man_corpus(count: int) -> list[tuple[str, str, str]]:
         if len(out) >= count:
             break
     return out
+
+
+LICENCE_CAP = 3_500_000
+
+
+def licence_corpus(cap: int = LICENCE_CAP) -> list[tuple[str, str, str]]:
+    """(path, "", text) of the common licences and the packages' copyright files."""
+    paths = sorted(p for p in Path("/usr/share/common-licenses").iterdir()
+                   if p.is_file() and not p.is_symlink())
+    paths += sorted(Path("/usr/share/doc").glob("*/copyright"))
+    out, total, seen = [], 0, set()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text in seen or not text.strip():
+            continue
+        seen.add(text)
+        out.append((str(path), "", text))
+        total += len(text.encode())
+        if total >= cap:
+            break
+    return out
+
+
+def sentence_starts(docs: list[tuple[str, str, str]], count: int) -> list[tuple[str, list[str]]]:
+    """`count` (prompt, next ten words) pairs: sentences of at least 18 words spread evenly over
+    the corpus, the prompt their first 5 to 8 words."""
+    sentences = [s for _, _, text in docs for s in re.split(r"(?<=[.!?])\s+", text)
+                 if len(s.split()) >= 18]
+    step = max(1, len(sentences) // count)
+    out = []
+    for i, sentence in enumerate(sentences[::step][:count]):
+        n = 5 + i % 4
+        spans = [m.end() for m in re.finditer(r"\S+", sentence)]
+        # the prompt is copied as it stands, line breaks included
+        out.append((sentence[: spans[n - 1]], sentence[spans[n - 1]:].split()[:10]))
+    return out
+
+
+def same_words(got: str, want: list[str], n: int) -> bool:
+    norm = [w.lower() for w in _WORDS.findall(got)]
+    exp = [w.lower() for w in _WORDS.findall(" ".join(want[:n]))]
+    return norm[: len(exp)] == exp
+
+
+def literal_next(corpus: str, prompt: str) -> str:
+    """The text after the prompt's first occurrence (whitespace-insensitive)."""
+    pattern = r"\s+".join(re.escape(w) for w in prompt.split())
+    found = re.search(pattern, corpus)
+    return corpus[found.end() : found.end() + 400] if found else ""
+
+
+def run_continuation(docs: list[tuple[str, str, str]], count: int) -> dict[str, Any]:
+    from gyrosi_core.encoding import get_encoding
+    from gyrosi_core.harmony import SpecialTokens
+    from gyrosi_engine.backend import GyroBackend
+    from gyrosi_engine.engine import Engine
+
+    starts = sentence_starts(docs, count)
+    corpus = "\n".join(text for _, _, text in docs)
+    encoding = get_encoding()
+    special = SpecialTokens.of(encoding)
+    stops = encoding.stop_tokens_for_assistant_actions()
+    with benchlib.temp_home() as home:
+        engine = Engine(benchlib.settings(), home=home)
+        engine.learn_texts([(name, text) for name, _, text in docs])
+        engine.memory.compact()
+        backend = GyroBackend({"starter": False, "learn_from_users": False, "trace": False},
+                              encoding, engine=engine)
+        hits = {3: 0, 10: 0}
+        lit = {3: 0, 10: 0}
+        for i, (prompt, want) in enumerate(starts):
+            tokens = encoding.render_conversation_for_completion(_conversation(prompt),
+                                                                 _assistant())
+            out = [t for t in backend.generate(tokens, stop_tokens=stops, max_tokens=60,
+                                               session_id=f"c{i}") if isinstance(t, int)]
+            got = encoding.decode([t for t in out[3:] if t != special.return_])
+            found = literal_next(corpus, prompt)
+            for n in (3, 10):
+                hits[n] += same_words(got, want, n)
+                lit[n] += same_words(found, want, n)
+    n = len(starts)
+    return {"corpus": f"licence texts ({benchlib.utf8_bytes([t for _, _, t in docs]) / 1e6:.1f}"
+                      f" MB, {len(docs)} files)", "prompts": n,
+            "engine_next3": round(hits[3] / n, 3), "engine_next10": round(hits[10] / n, 3),
+            "literal_next3": round(lit[3] / n, 3), "literal_next10": round(lit[10] / n, 3)}
 
 
 def grams(text: str, n: int = 4) -> set[tuple[str, ...]]:
@@ -160,14 +254,17 @@ def _assistant() -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--man", type=int, default=60, help="man pages to learn (0: none)")
+    parser.add_argument("--starts", type=int, default=50,
+                        help="sentence starts to continue (0: none)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     corpora = [("pydoc topics (starter corpus)", pydoc_corpus())]
     if args.man:
         corpora.append((f"{args.man} man pages (section 1)", man_corpus(args.man)))
     results = [run_corpus(label, docs) for label, docs in corpora]
+    cont = run_continuation(licence_corpus(), args.starts) if args.starts else None
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"answers": results, "continuation": cont}, indent=2))
         return
     print(benchlib.machine_line("answers", "one question per learned document"))
     for r in results:
@@ -186,6 +283,14 @@ def main() -> None:
                             "<= 4 B", r["index_bytes_per_token"] <= 4)
         for question, cited in r["missed"]:
             print(f"    missed: {question!r} (cited {cited or 'nothing'})")
+    if cont:
+        print(f"continuation of {cont['prompts']} sentence starts, {cont['corpus']}:")
+        benchlib.print_line("engine: next 3 words right", f"{cont['engine_next3']:.3f}",
+                            ">= 0.9", cont["engine_next3"] >= 0.9)
+        benchlib.print_line("literal search: next 3 words right", f"{cont['literal_next3']:.3f}")
+        benchlib.print_line("engine: next 10 words right", f"{cont['engine_next10']:.3f}")
+        benchlib.print_line("literal search: next 10 words right",
+                            f"{cont['literal_next10']:.3f}")
 
 
 if __name__ == "__main__":
