@@ -86,8 +86,9 @@ def backend_pass(engine: "Engine", max_tokens: int, tag: str) -> dict[str, Any]:
     outs: list[list[int]] = []
     t = time.perf_counter()
     for n, tokens in enumerate(rendered):
-        outs.append(list(backend.generate(tokens, stop_tokens=turns.stop_tokens,
-                                          max_tokens=max_tokens, session_id=f"{tag}-{n}")))
+        outs.append([t for t in backend.generate(tokens, stop_tokens=turns.stop_tokens,
+                                                 max_tokens=max_tokens, session_id=f"{tag}-{n}")
+                     if isinstance(t, int)])  # a `Source` is not a token
     backend_s = time.perf_counter() - t
     answers = 0
     for out in outs:

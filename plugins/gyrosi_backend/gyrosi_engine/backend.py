@@ -266,7 +266,7 @@ class GyroBackend(BaseBackend):
 
     def _remember(self, session: Session, plan: Plan, trace: Trace) -> None:
         """Where a follow-up ("go on") would continue: after the last token said."""
-        if plan.says or trace.at is None or trace.halted in ("end", "exhausted", "loop"):
+        if plan.says or trace.at is None or trace.halted in ("end", "exhausted", "loop", "lost"):
             session.resume = None
             return
         session.resume = Plan("follow-up", trace.at, trace.address, plan.end,

@@ -31,6 +31,7 @@ from .learn import PathState
 from .memory.store import Memory
 
 NUDGE_STEPS = 6
+LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
 MAX_PHASE_BITS = 12  # `Generator.read` tries at most 2**12 starting phases
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
@@ -48,7 +49,7 @@ class Step:
 @dataclass
 class Trace:
     steps: list[Step] = field(default_factory=list)
-    halted: str = ""  # "end", "length", "exhausted", "loop", "paragraph"
+    halted: str = ""  # "end", "length", "exhausted", "loop", "paragraph", "lost"
     phase: int = -1  # how the prompt was read: -1 from the archetype, else a representative
     address: int | None = None  # where in the learned stream the next token would come from
     at: PathState | None = None  # the path after the last token emitted
@@ -265,13 +266,14 @@ class Generator:
         taken: set[tuple[int, int]] = set()
         trace.address, trace.at = address, at
         queued = list(prefix)
+        astray = 0  # steps in a row that found no learned address in the document
         for n in range(1, max_tokens + 1):
             step: Step | None
             if queued:
                 step = Step(queued.pop(0), at.path[-1], 0, 0, 0)
-                nxt = None if address is None else address + 1
+                nxt, how = None if address is None else address + 1, "prefix"
             else:
-                step, nxt = self._addressed(at.path, address, end, taken)
+                step, nxt, how = self._addressed(at.path, address, end, taken)
             if step is None:
                 trace.halted = "exhausted"
                 return
@@ -282,7 +284,13 @@ class Generator:
             if step.token == self.end_token:
                 trace.halted = "end"
                 return
-            trace.exact += address is not None and nxt == address + 1
+            # a walk whose own address no longer finds its document has lost it: it would only
+            # recite other documents' text under this one's name
+            astray = 0 if how in ("exact", "ahead", "prefix") or end is None else astray + 1
+            if astray >= LOST_STEPS:
+                trace.halted = "lost"
+                return
+            trace.exact += how in ("exact", "prefix")
             address = nxt
             yield step.token
             at = self.advance(at, step.token)
@@ -293,27 +301,28 @@ class Generator:
         trace.halted = "length"
 
     def _addressed(self, path: tuple[int, ...], address: int | None, end: int | None,
-                   taken: set[tuple[int, int]]) -> tuple[Step | None, int | None]:
-        """The next step of `recite` and the address after it."""
+                   taken: set[tuple[int, int]]) -> tuple[Step | None, int | None, str]:
+        """The next step of `recite`, the address after it, and how it was found: "exact",
+        "ahead" (later in the document), "later" (elsewhere), "rule" (`propose`'s rule)."""
         state = path[-1]
         keys = context.path_keys(path, int(self.orbit_of[state]))
         entries = self.memory.passive.entries
         if address is not None:
-            layers = []
+            learned_at = self.memory.passive.learned_at
+            held = []
             for d in range(self.depth, 0, -1):
-                toks, seqs = entries(keys[d])
-                if not toks:
-                    continue
-                if address in seqs:
-                    i = seqs.index(address)
-                    return Step(toks[i], state, 0, d, len(toks)), address + 1
-                layers.append((d, toks, seqs))
+                token, n = learned_at(keys[d], address)
+                if token >= 0:
+                    return Step(token, state, 0, d, n), address + 1, "exact"
+                if n:
+                    held.append(d)
+            layers = [(d, *entries(keys[d])) for d in held]
             if end is not None:  # the nearest learned occurrence ahead in the same document
                 ahead = [(s, t, d, len(toks)) for d, toks, seqs in layers
                          for t, s in zip(toks, seqs, strict=True) if address < s < end]
                 if ahead:
                     s, t, d, n = min(ahead)
-                    return Step(t, state, 0, d, n), s + 1
+                    return Step(t, state, 0, d, n), s + 1, "ahead"
             # The entry learned at `address` was moved on by a later occurrence elsewhere (the
             # same words after the same path: boilerplate), so the token said there is one whose
             # address is later: the nearest such, at the deepest context. The walk keeps its
@@ -321,21 +330,21 @@ class Generator:
             for d, toks, seqs in layers:
                 later = [(s, t) for t, s in zip(toks, seqs, strict=True) if s > address]
                 if later:
-                    return Step(min(later)[1], state, 0, d, len(toks)), address + 1
+                    return Step(min(later)[1], state, 0, d, len(toks)), address + 1, "later"
         found = self._find(state, keys)
         if found is None:
-            return None, None
+            return None, None, "rule"
         key, level, depth, cands = found
         fresh = self._fresh(key, cands, taken)
         if not fresh:
-            return Step(-1, state, level, depth, len(cands)), None
+            return Step(-1, state, level, depth, len(cands)), None, "rule"
         token = self.choose(state, fresh)
         taken.add((key, token))
         if address is not None:
-            return Step(token, state, level, depth, len(cands)), address + 1
+            return Step(token, state, level, depth, len(cands)), address + 1, "rule"
         toks, seqs = entries(key)
         nxt = seqs[toks.index(token)] + 1 if level == 0 and token in toks else None
-        return Step(token, state, level, depth, len(cands)), nxt
+        return Step(token, state, level, depth, len(cands)), nxt, "rule"
 
     def emit(self, at: PathState, max_tokens: int, trace: Trace) -> Iterator[int]:
         """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""

@@ -48,6 +48,7 @@ a an the of to on at by what how do does did i me my you your is are was be can 
 should please tell
 about explain describe show give why when where which who whom mean means meant want know
 """.split())
+PREPOSITIONS = frozenset("for with about in on to from of by at into".split())
 FRAMING_WEIGHT = 0.2
 NAME_BOOST = 2.0  # a question word in a document's name counts this much more than in its text
 _WORD = re.compile(rb"[a-z0-9_]+")
@@ -86,9 +87,11 @@ def words_of(text: str) -> list[str]:
 def query_terms(text: str) -> dict[int, tuple[str, float]]:
     """The terms of a question, each with the word that gave it and its weight, in order."""
     out: dict[int, tuple[str, float]] = {}
-    for word in raw_words(text):
-        out.setdefault(term_id(normal(word)),
-                       (word, FRAMING_WEIGHT if word in FRAMING else 1.0))
+    words = raw_words(text)
+    for i, word in enumerate(words):
+        # a preposition that ends a question frames it ("What is X for?")
+        framing = word in FRAMING or (i == len(words) - 1 and i > 0 and word in PREPOSITIONS)
+        out.setdefault(term_id(normal(word)), (word, FRAMING_WEIGHT if framing else 1.0))
     return out
 
 

@@ -159,6 +159,21 @@ class Passive:
         toks = ident[lo:hi] & np.uint64(TOKEN_MASK)
         return toks[order].tolist(), seqs[order].tolist()
 
+    def learned_at(self, context: int, address: int) -> tuple[int, int]:
+        """The token stored at a context whose latest occurrence is `address` (-1: none), and
+        how many tokens the context holds. No sorting: the fast path of reciting by address."""
+        with self.swap:
+            ident, meta = self.ident, self.meta
+        base = np.uint64(context << TOKEN_BITS)
+        lo = int(ident.searchsorted(base))
+        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
+        if lo == hi:
+            return -1, 0
+        hit = np.flatnonzero((meta[lo:hi] >> np.uint32(1)) == np.uint32(address))
+        if not len(hit):
+            return -1, hi - lo
+        return int(ident[lo + int(hit[0])] & np.uint64(TOKEN_MASK)), hi - lo
+
     def contexts(self) -> int:
         if not len(self.ident):
             return 0
