@@ -64,6 +64,9 @@ class AddressBook:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        with replacing(self.path, durable=False) as f:
-            np.save(f, self.table)
+        try:
+            with replacing(self.path, durable=False) as f:
+                np.save(f, self.table)
+        except OSError:
+            return  # a cache: a full disk or a read-only home only costs recomputing it
         self.dirty = False

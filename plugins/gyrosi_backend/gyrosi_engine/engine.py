@@ -106,7 +106,8 @@ class Engine:
                     self.memory.learn(np.asarray(tokens, dtype=np.int64), self.start())
 
     def close(self) -> None:
-        """Save the address cache, and fold what this process journaled into the snapshot."""
+        """Save the address cache, and fold what this process learned into the snapshot (a
+        process that only read writes nothing: it may run on a read-only or full disk)."""
         self.addresses.save()
-        if self.memory.journal_batches:
+        if self.memory.learned_here:
             self.memory.compact()

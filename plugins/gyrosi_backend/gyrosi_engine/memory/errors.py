@@ -13,3 +13,8 @@ class MemoryCorruptError(GyroMemoryError):
 
 class MemoryBusyError(GyroMemoryError):
     """Another process holds the memory lock for too long."""
+
+
+class MemoryAccessError(GyroMemoryError):
+    """The memory's files cannot be read or written: a full disk, a read-only home or mount,
+    a file where a folder should be (or the other way round), a missing folder."""

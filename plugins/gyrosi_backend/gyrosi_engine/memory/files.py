@@ -183,16 +183,22 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
     """Batches from `offset` (0: from the start, header checked) to the last whole one."""
     hint = "restore a backup, or start again with `gyrosi memory reset --yes`"
     head_size = JOURNAL_HEADER_SIZE
-    with open(path, "rb") as f:
-        head = f.read(head_size)
-        base = max(offset, head_size)
-        f.seek(base)
-        rest = f.read()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(head_size)
+            base = max(offset, head_size)
+            f.seek(base)
+            rest = f.read()
+    except OSError as exc:
+        raise MemoryCorruptError(f"Cannot read the memory journal {path} ({exc.strerror}); "
+                                 f"{hint}.") from exc
     data = head
     if len(data) < head_size or data[:8] != JOURNAL_MAGIC:
         raise MemoryCorruptError(f"{path} is not a GyroSI memory journal; {hint}.")
     magic, fmt, jdepth, generation = JOURNAL_HEAD.unpack_from(data)
     (crc,) = struct.unpack_from("<I", data, JOURNAL_HEAD.size)
+    if crc != zlib.crc32(data[: JOURNAL_HEAD.size]):  # damage first: a flipped byte is no version
+        raise MemoryCorruptError(f"The memory journal {path} has a damaged header; {hint}.")
     if fmt not in READS:
         raise MemoryCorruptError(
             f"The memory journal {path} has format version {fmt}; this GyroSI reads versions "

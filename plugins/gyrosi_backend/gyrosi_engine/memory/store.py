@@ -24,7 +24,7 @@ from ..context import KEY_BITS
 from ..learn import PathState, Stream
 from ..vocab import Vocab
 from . import files
-from .errors import MemoryBusyError, MemoryCorruptError
+from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError
 from .index import ContentIndex
 from .passive import MAX_BATCH_RECORDS, Batch, Passive, group
 
@@ -33,6 +33,23 @@ log = logging.getLogger(__name__)
 #: it continues the document before it).
 type Piece = tuple[npt.NDArray[np.int64], str | None]
 CONVERSATION = "conversation"  # the document name of a learned conversation message
+#: What `_locked` is asked to do that only reads: on a memory this process cannot write (a
+#: read-only home or mount), these go ahead without the lock, since no writer can be there.
+READING = frozenset({"open", "read", "export"})
+
+
+def describe_os_error(exc: OSError) -> str:
+    """`strerror` and the file, as a user reads them."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{exc.strerror or type(exc).__name__}{where}"
+
+
+def stray_files(root: Path) -> list[Path]:
+    """Temporary files left by writers that were killed mid-write (`.NAME.PID.tmp`)."""
+    try:
+        return sorted(p for p in root.glob(".*.tmp") if p.is_file())
+    except OSError:
+        return []
 
 SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
@@ -82,6 +99,8 @@ class MemoryStats:
     snapshot_bytes: int
     journal_bytes: int
     journal_batches: int
+    stray_files: int = 0  # left by writers killed mid-write; the next writer removes them
+    stray_bytes: int = 0
     documents: int = 0
     passages: int = 0
     postings: int = 0
@@ -99,7 +118,19 @@ class Memory:
         per_token: int = 0, end_token: int,
     ) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise MemoryAccessError(
+                f"The memory folder {root} is a file; move it aside or set GYROSI_HOME to "
+                f"another folder.") from None
+        except OSError as exc:
+            raise MemoryAccessError(
+                f"Cannot create the memory folder {root}: {describe_os_error(exc)}.") from None
+        if not root.is_dir():
+            raise MemoryAccessError(
+                f"The memory folder {root} is not a folder; move it aside or set GYROSI_HOME "
+                f"to another folder.")
         self.vocab, self.atlas, self.depth = vocab, atlas, depth
         self.per_token = per_token
         self.stream = Stream(vocab, atlas, depth, end_token)
@@ -128,7 +159,39 @@ class Memory:
 
     @contextlib.contextmanager
     def _locked(self, doing: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-        """Hold the lock, with RAM caught up with the files first."""
+        """Hold the lock, with RAM caught up with the files first. Reading a memory this
+        process cannot write goes ahead without the lock; writing to it is one sentence."""
+        try:
+            held = self._acquire(doing, on_wait)
+        except OSError as exc:
+            if doing not in READING:
+                raise MemoryAccessError(
+                    f"Cannot {doing} the memory in {self.root}: {describe_os_error(exc)}. Make "
+                    f"it writable, or set GYROSI_HOME to another folder.") from None
+            held = False
+        try:
+            self._catch_up()
+            if held and doing not in READING:
+                if self.upgrade:
+                    self._upgrade()
+                self._sweep()
+            yield
+        except OSError as exc:
+            self.generation = -1  # RAM may be ahead of the files now: reload at the next use
+            raise MemoryAccessError(
+                f"Could not {doing} the memory in {self.root}: {describe_os_error(exc)}. "
+                f"Every committed batch is kept; learn again when the problem is fixed.") from None
+        finally:
+            if held:
+                self.lock.release()
+
+    def _sweep(self) -> None:
+        """Remove what writers killed mid-write left behind (the lock is held: no writer of
+        this memory is running, so every temporary file in it is a leftover)."""
+        for path in stray_files(self.root):
+            path.unlink(missing_ok=True)
+
+    def _acquire(self, doing: str, on_wait: Callable[[], None] | None) -> bool:
         try:
             self.lock.acquire(timeout=0.5)
         except Timeout:
@@ -141,13 +204,7 @@ class Memory:
                     f"Could not {doing} the memory in {self.root}: another GyroSI process has "
                     f"held {LOCK} for {LOCK_WAIT_S:.0f} s."
                 ) from None
-        try:
-            self._catch_up()
-            if self.upgrade:
-                self._upgrade()
-            yield
-        finally:
-            self.lock.release()
+        return True
 
     def _upgrade(self) -> None:
         """Rewrite a memory read in an older format in this one (atomically, as compaction
@@ -166,7 +223,7 @@ class Memory:
         if generation != self.generation:
             self._reload()
             return
-        if self.journal_path.exists() and self.journal_path.stat().st_size > self.offset:
+        if self.journal_path.is_file() and self.journal_path.stat().st_size > self.offset:
             read = files.read_journal(self.journal_path, self.depth, self.offset)
             if read.generation != self.generation:
                 self._reload()
@@ -179,6 +236,8 @@ class Memory:
                 head = f.read(files.SNAP_HEAD.size)
         except FileNotFoundError:
             return 0
+        except OSError:
+            return -2  # a folder, unreadable: the reload says which
         if len(head) < files.SNAP_HEAD.size or head[:8] != files.SNAP_MAGIC:
             return -2  # forces a reload, which reports the damage
         return int(files.SNAP_HEAD.unpack(head)[5])
@@ -327,8 +386,15 @@ class Memory:
             self.passive.ident, self.passive.meta, self.index.arrays()))
 
     def export(self, path: Path) -> MemoryStats:
+        if not path.parent.is_dir():
+            raise MemoryAccessError(f"Cannot write the export {path}: the folder {path.parent} "
+                                    f"does not exist.")
         with self._locked("export"):
-            self._write_snapshot(path, 0)
+            try:
+                self._write_snapshot(path, 0)
+            except OSError as exc:
+                raise MemoryAccessError(
+                    f"Cannot write the export {path}: {describe_os_error(exc)}.") from None
         return self.stats()
 
     def import_(self, path: Path) -> int:
@@ -359,14 +425,16 @@ class Memory:
 
     def stats(self) -> MemoryStats:
         def size(p: Path) -> int:
-            return p.stat().st_size if p.exists() else 0
+            return p.stat().st_size if p.is_file() else 0
 
+        strays = stray_files(self.root)
         return MemoryStats(
             entries=len(self.passive), contexts=self.passive.contexts(),
             tokens_learned=self.tokens_learned, depth=self.depth,
             per_context=self.passive.per_context, per_token=self.per_token,
             snapshot_bytes=size(self.snapshot_path), journal_bytes=size(self.journal_path),
-            journal_batches=self.journal_batches, documents=self.index.documents,
+            journal_batches=self.journal_batches, stray_files=len(strays),
+            stray_bytes=sum(size(p) for p in strays), documents=self.index.documents,
             passages=self.index.passages, postings=self.index.postings(),
         )
 
@@ -375,9 +443,20 @@ def reset_memory(root: Path, depth: int) -> list[Path]:
     """Empty the memory in `root` without reading it, so a damaged memory can be reset too (the
     refusal messages advise it). Files that cannot be read are moved aside, never deleted;
     returns where they went. Other processes see the new generation and reload."""
+    try:
+        return _reset(root, depth)
+    except OSError as exc:
+        raise MemoryAccessError(f"Cannot reset the memory in {root}: {describe_os_error(exc)}. "
+                                f"Make it writable, or set GYROSI_HOME to another folder.") \
+            from None
+
+
+def _reset(root: Path, depth: int) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     moved: list[Path] = []
     with FileLock(str(root / LOCK)):
+        for stray in stray_files(root):
+            stray.unlink(missing_ok=True)
         generation = 0
         for name in (SNAPSHOT, JOURNAL):
             path = root / name
