@@ -60,6 +60,26 @@ def test_edited_map_is_refused(built_home: Path, tmp_path: Path) -> None:
     assert str(target) in message
 
 
+def test_a_map_damaged_in_place_with_its_stamp_kept_is_refused(built_home: Path,
+                                                              tmp_path: Path) -> None:
+    """Size, mtime and inode unchanged, so the full hash is not redone: the blocks a load
+    spot-checks (the first and last of each map among them) catch it."""
+    paths = clone(built_home, tmp_path, copy=("ontology.npy",))
+    Atlas.load(paths)  # the copy is re-hashed once and trusted, with its block hashes
+    target = paths.map_file("ontology")
+    before = target.stat()
+    with target.open("r+b") as fh:
+        fh.seek(4096)
+        byte = fh.read(1)
+        fh.seek(4096)
+        fh.write(bytes([byte[0] ^ 0x01]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert [target.stat().st_size, target.stat().st_mtime_ns, target.stat().st_ino] == \
+        [before.st_size, before.st_mtime_ns, before.st_ino]
+    message = refused(paths, "damaged in place")
+    assert str(target) in message
+
+
 def test_truncated_map_is_refused(built_home: Path, tmp_path: Path) -> None:
     paths = clone(built_home, tmp_path)
     target = paths.map_file("epistemology")

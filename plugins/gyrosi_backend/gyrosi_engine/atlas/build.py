@@ -37,6 +37,7 @@ from .layout import (
     HashingWriter,
     file_stamp,
     fsync_dir,
+    hash_blocks,
     write_json_atomic,
 )
 from .progress import Reporter, Silent
@@ -218,8 +219,10 @@ def build(paths: AtlasPaths, report: Reporter | None = None) -> dict[str, Any]:
         data = manifest(maps, table, time.perf_counter() - started)
         del maps
         write_json_atomic(staging / MANIFEST, data)
-        # Inode and mtime survive the rename below, so loads can trust these stamps.
-        stamps = {name: file_stamp(staging / f"{name}.npy") for name in MAPS}
+        # Inode and mtime survive the rename below, so loads can trust these stamps (and
+        # spot-check the blocks recorded with them).
+        stamps = {name: {"stamp": file_stamp(staging / f"{name}.npy"),
+                         "blocks": hash_blocks(staging / f"{name}.npy")[1]} for name in MAPS}
         write_json_atomic(staging / STAT_CACHE, stamps)
         fsync_dir(staging)
         if paths.root.exists() or paths.root.is_symlink():  # a dangling link is moved too

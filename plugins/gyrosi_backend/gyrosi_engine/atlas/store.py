@@ -2,10 +2,13 @@
 
 A load checks the manifest's format version, every map's presence, size, dtype and shape, and
 its sha256 unless the file's (size, mtime, inode) stamp is the one recorded when its hash last
-matched; so the first load after a copy or an edit re-hashes, and later loads stay fast.
+matched; so the first load after a copy or an edit re-hashes, and later loads stay fast. Those
+loads still hash a few blocks of each map (its first, its last and two at random) against the
+block hashes recorded with the stamp, which catches a map damaged in place with its stamp kept.
 """
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +16,16 @@ import numpy as np
 
 from .errors import REBUILD, AtlasCorruptError, AtlasMissingError
 from .layout import (
+    BLOCK,
     FORMAT,
     FORMAT_VERSION,
     MAPS,
+    SPOT_BLOCKS,
     STAT_CACHE,
     AtlasPaths,
     expected_shape,
     file_stamp,
-    sha256_file,
+    hash_blocks,
     write_json_atomic,
 )
 
@@ -59,8 +64,9 @@ def read_manifest(paths: AtlasPaths) -> dict[str, Any]:
     return data
 
 
-def check_file(path: Path, entry: dict[str, Any], trusted: list[int] | None) -> bool:
-    """Raise if the file is missing, resized or edited; True if it had to be re-hashed."""
+def check_file(path: Path, entry: dict[str, Any], trusted: Any) -> list[str] | None:
+    """Raise if the file is missing, resized or edited; its block hashes if it had to be
+    re-hashed (None: its stamp was trusted and its spot-checked blocks matched)."""
     if not path.is_file():
         raise AtlasCorruptError(f"The atlas map {path} is missing; {REBUILD}.")
     stamp = file_stamp(path)
@@ -69,13 +75,28 @@ def check_file(path: Path, entry: dict[str, Any], trusted: list[int] | None) -> 
             f"The atlas map {path} is {stamp[0]:,} bytes, the manifest says {entry['bytes']:,} "
             f"(truncated or replaced); {REBUILD}."
         )
-    if stamp == trusted:
-        return False
-    if sha256_file(path) != entry["sha256"]:
+    if isinstance(trusted, dict) and trusted.get("stamp") == stamp and trusted.get("blocks"):
+        spot_check(path, trusted["blocks"])
+        return None
+    full, blocks = hash_blocks(path)
+    if full != entry["sha256"]:
         raise AtlasCorruptError(
             f"The atlas map {path} does not match its manifest hash (edited or damaged); {REBUILD}."
         )
-    return True
+    return blocks
+
+
+def spot_check(path: Path, blocks: list[str]) -> None:
+    import hashlib
+
+    picks = {0, len(blocks) - 1, *random.sample(range(len(blocks)), min(SPOT_BLOCKS, len(blocks)))}
+    with path.open("rb") as fh:
+        for i in sorted(picks):
+            fh.seek(i * BLOCK)
+            if hashlib.sha256(fh.read(BLOCK)).hexdigest()[:16] != blocks[i]:
+                raise AtlasCorruptError(
+                    f"The atlas map {path} does not match its manifest hash at block {i} (damaged "
+                    f"in place); {REBUILD}.")
 
 
 def open_maps(paths: AtlasPaths, data: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -86,11 +107,13 @@ def open_maps(paths: AtlasPaths, data: dict[str, Any]) -> dict[str, np.ndarray]:
     except (OSError, ValueError):
         stamps = {}
     arrays: dict[str, np.ndarray] = {}
-    rehashed = False
+    fresh: dict[str, Any] = {}
     for name in MAPS:
         path = paths.map_file(name)
         entry = data["maps"][name]
-        rehashed |= check_file(path, entry, stamps.get(name))
+        blocks = check_file(path, entry, stamps.get(name))
+        if blocks is not None:
+            fresh[name] = {"stamp": file_stamp(path), "blocks": blocks}
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -102,15 +125,24 @@ def open_maps(paths: AtlasPaths, data: dict[str, Any]) -> dict[str, np.ndarray]:
                 f"{tuple(entry['shape'])} {entry['dtype']}; {REBUILD}."
             )
         arrays[name] = array
-    if rehashed:
-        record_stamps(paths)
+    if fresh:
+        _write_stamps(paths, {**stamps, **fresh})
     return arrays
 
 
 def record_stamps(paths: AtlasPaths) -> None:
-    """Trust the maps as they are now (call only after their hashes matched)."""
+    """Trust the maps as they are now, with their block hashes (call only after their hashes
+    matched, or on maps just written)."""
     try:
-        fresh = {name: file_stamp(paths.map_file(name)) for name in MAPS}
-        write_json_atomic(paths.root / STAT_CACHE, fresh)
+        _write_stamps(paths, {name: {"stamp": file_stamp(paths.map_file(name)),
+                                     "blocks": hash_blocks(paths.map_file(name))[1]}
+                              for name in MAPS})
+    except OSError:
+        pass
+
+
+def _write_stamps(paths: AtlasPaths, stamps: dict[str, Any]) -> None:
+    try:
+        write_json_atomic(paths.root / STAT_CACHE, stamps)
     except OSError:  # a read-only atlas still loads; it just re-hashes next time
         pass
