@@ -176,6 +176,10 @@ class GyroBackend(BaseBackend):
         if _follow_up(text) and session.resume is not None:
             r = session.resume
             return Plan("follow-up", r.at, r.address, r.end, source=r.source, terms=r.terms)
+        if _follow_up(text) and session.plan is not None and session.plan.source is not None:
+            name = session.plan.source.name
+            return Plan("nothing", at, None, None,
+                        says=f"That is all I learned there: {name} ends with that.")
         depth = engine.generator.depth_matched(at.path, min(len(last), engine.settings.depth))
         if len(last) >= 3 and depth >= min(len(last), engine.settings.depth):
             return Plan("continue", at, None, None)

@@ -115,6 +115,8 @@ def test_follow_up_goes_on_where_the_answer_stopped(docs_home: Path,
     more = list(turns.user_turn(conv, "go on"))[-1].final_text
     assert "everyone bows to the water" in more
     assert "circle dance" not in more
+    done = list(turns.user_turn(conv, "tell me more"))[-1].final_text
+    assert done.startswith("That is all I learned there:") and "quorble.txt" in done
 
 
 def test_a_cut_answer_is_reported_as_cut(docs_home: Path, harmony_encoding: Any) -> None:
