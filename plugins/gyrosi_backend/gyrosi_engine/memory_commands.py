@@ -202,10 +202,15 @@ def register(cli: click.Group) -> None:
         table.add_row("location", data["path"])
         table.add_row("entries", f"{s.entries:,} in {s.contexts:,} contexts")
         table.add_row("tokens learned", f"{s.tokens_learned:,}")
+        table.add_row("content index", f"{s.documents:,} documents, {s.passages:,} passages, "
+                                       f"{s.postings:,} postings")
         table.add_row("on disk", f"{(s.snapshot_bytes + s.journal_bytes) / 2**20:,.2f} MiB "
                                  f"(snapshot {s.snapshot_bytes:,} B, "
                                  f"journal {s.journal_bytes:,} B)")
         table.add_row("bytes per entry", f"{s.bytes_per_entry:.1f}")
+        if s.stray_files:
+            table.add_row("leftovers", f"{s.stray_files} temporary files of killed writers "
+                                       f"({s.stray_bytes:,} B); the next write removes them")
         table.add_row("context depth", str(s.depth))
         table.add_row("caps", f"{s.per_context} per context, "
                               f"{s.per_token or 'no cap'} per token")
