@@ -9,6 +9,7 @@ at any point rolls back what was done, so a patch changes all its files or none.
 """
 
 import contextlib
+import functools
 import os
 import secrets
 import stat
@@ -165,7 +166,7 @@ def _commit(writes: list[tuple[Path, str]], removals: list[Path]) -> None:
     def set_aside(path: Path) -> None:
         backup = path.with_name(f".{path.name}.{secrets.token_hex(4)}.gyrosi-backup")
         os.rename(path, backup)
-        undo.append(lambda: os.rename(backup, path))
+        undo.append(functools.partial(os.rename, backup, path))
         backups.append(backup)
 
     try:
@@ -175,7 +176,7 @@ def _commit(writes: list[tuple[Path, str]], removals: list[Path]) -> None:
             fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                         suffix=".gyrosi-patch")
             temp = Path(name)
-            undo.append(lambda temp=temp: temp.unlink(missing_ok=True))
+            undo.append(functools.partial(temp.unlink, missing_ok=True))
             with open(fd, "w", encoding="utf-8") as file:
                 file.write(content)
             with contextlib.suppress(FileNotFoundError):  # a changed file keeps its mode
@@ -185,7 +186,7 @@ def _commit(writes: list[tuple[Path, str]], removals: list[Path]) -> None:
             if os.path.lexists(target):
                 set_aside(target)
             os.rename(temp, target)
-            undo.append(lambda temp=temp, target=target: os.rename(target, temp))
+            undo.append(functools.partial(os.rename, target, temp))
         for path in removals:
             if os.path.lexists(path):
                 set_aside(path)
@@ -210,7 +211,7 @@ def _make_folders(folder: Path, undo: list[Callable[[], None]]) -> None:
         folder = folder.parent
     for path in reversed(missing):
         path.mkdir()
-        undo.append(lambda path=path: path.rmdir())
+        undo.append(path.rmdir)
 
 
 def _short(name: str) -> str:
