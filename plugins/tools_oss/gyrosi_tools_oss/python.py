@@ -97,20 +97,23 @@ class Confinement:
         self.why_not = problem or (
             "tools.python.sandbox is off" if settings.sandbox == "off"
             else f"the sandbox is for the jupyter backend, not {settings.backend}")
-        self.uid = sandbox.drop_to() if self.bwrap else None
-        self.scratch = sandbox.Scratch(owner_uid=self.uid)
-        self.cwd = self.scratch.work
-        if settings.cwd is not None:
-            self.cwd = settings.cwd.expanduser().absolute()
-            if not self.cwd.is_dir():
-                self.scratch.remove()
-                raise ConfigError(f"The python tool's directory {self.cwd} is not a directory.")
+        chosen = settings.cwd.expanduser().absolute() if settings.cwd is not None else None
+        if chosen is not None and not chosen.is_dir():
+            raise ConfigError(f"The python tool's directory {chosen} is not a directory.")
+        self.user = sandbox.drop_to(chosen) if self.bwrap else None
+        # Root keeps the scratch folder; the kernel gets work/ and run/ as whoever it becomes.
+        self.scratch = sandbox.Scratch(owner=self.user)
+        self.cwd = chosen or self.scratch.work
 
     def describe(self) -> str:
         if self.settings.backend == "docker":
             return "in gpt-oss's docker container"
         if self.bwrap:
-            return "bubblewrap sandbox, network " + ("on" if self.settings.network else "off")
+            said = "bubblewrap sandbox, network " + ("on" if self.settings.network else "off")
+            if os.geteuid() == 0 and self.user is None and self.settings.max_processes:
+                said += (", as root (its folder is root's), so without a process limit: "
+                         "RLIMIT_NPROC does not bind root")
+            return said
         return (f"NO SANDBOX ({self.why_not}): the code runs as you, with your files and "
                 f"network; only a process-group kill, a scrubbed environment and rlimits apply")
 
@@ -123,15 +126,16 @@ class Confinement:
             argv.append(f"--max-processes={self.settings.max_processes}")
         if not self.bwrap:
             return argv
-        if self.uid is not None:
-            argv.append(f"--uid={self.uid}")
+        if self.user is not None:
+            argv += [f"--uid={self.user[0]}", f"--gid={self.user[1]}"]
         try:
             home: Path | None = gyrosi_home()
         except GyrosiError:
             home = None
         writable = [self.scratch.run, self.cwd]
         return [*sandbox.bwrap_argv("bwrap", writable=writable, cwd=self.cwd,
-                                    network=self.settings.network, gyrosi_home=home), *argv]
+                                    network=self.settings.network, drop=self.user is not None,
+                                    gyrosi_home=home), *argv]
 
     def close(self) -> None:
         self.scratch.remove()
@@ -205,8 +209,8 @@ class JupyterKernel:
             connection_file=str(confinement.scratch.run / "kernel.json"),
         )
         self.km.write_connection_file()
-        if confinement.uid is not None:
-            os.chown(self.km.connection_file, confinement.uid, confinement.uid)
+        if confinement.user is not None:
+            os.chown(self.km.connection_file, *confinement.user)
         self._start()
 
     def _start(self) -> None:

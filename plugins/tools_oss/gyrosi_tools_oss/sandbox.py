@@ -4,15 +4,14 @@ With bubblewrap (`bwrap`) the kernel runs in its own PID namespace (every descen
 it, `setsid` or not), dies with the process that started it, has no network unless allowed,
 sees the system read-only, sees neither the user's home, `GYROSI_HOME`, the temp folders nor
 `/run`, can write only its scratch folder, starts with a cleared environment, and has limits on
-memory and process count (run as root, it drops to `nobody`: the kernel does not apply
-RLIMIT_NPROC to root). Without bwrap the fallback is a process-group kill, a scrubbed
-environment and the same rlimits.
+memory and process count (run as root, it drops to `nobody`, or to the owner of a working folder
+the user chose: the kernel does not apply RLIMIT_NPROC to root). Without bwrap the fallback is a
+process-group kill, a scrubbed environment and the same rlimits.
 
 Each kernel owns a scratch folder `gyrosi-python-*` in the temp folder, locked (flock on the
 folder) while its owner lives, so the next start can remove the leftovers of a killed one.
 """
 
-import contextlib
 import fcntl
 import functools
 import os
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 SCRATCH_PREFIX = "gyrosi-python-"
-NOBODY = 65534  # uid and gid the kernel drops to when the server runs as root
+NOBODY = (65534, 65534)  # uid and gid the kernel drops to when the server runs as root
 # Variables a program needs to behave; everything else (API keys, tokens, GYROSI_*) stays out.
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "USER", "LOGNAME")
 # Hidden inside the sandbox (each becomes an empty tmpfs): homes, temp folders, runtime sockets.
@@ -62,7 +61,7 @@ def sweep(folder: Path | None = None) -> list[Path]:
 class Scratch:
     """`root/work` (the code's folder), `root/run` (connection file, sockets, scripts)."""
 
-    def __init__(self, owner_uid: int | None = None) -> None:
+    def __init__(self, owner: tuple[int, int] | None = None) -> None:
         sweep()
         # Made under a name the sweep does not match, locked, then renamed: no sweep can take
         # a folder between its creation and its lock.
@@ -75,9 +74,9 @@ class Scratch:
         self.run = self.root / "run"
         for path in (self.work, self.run):
             path.mkdir()
-            if owner_uid is not None:
-                os.chown(path, owner_uid, owner_uid)
-        if owner_uid is not None:
+            if owner is not None:
+                os.chown(path, *owner)
+        if owner is not None:
             self.root.chmod(0o711)  # nobody must reach work/ and run/ (bwrap binds them anyway)
 
     def remove(self) -> None:
@@ -88,17 +87,24 @@ class Scratch:
         self._fd = -1
 
 
-def drop_to() -> int | None:
-    """The uid the kernel runs as: `nobody` when we are root (so RLIMIT_NPROC binds)."""
-    return NOBODY if os.geteuid() == 0 else None
+def drop_to(cwd: Path | None) -> tuple[int, int] | None:
+    """The (uid, gid) the kernel becomes, when we are root: the kernel applies RLIMIT_NPROC to
+    anyone but root. `nobody` for a scratch folder; for a folder the user chose, its owner (who
+    can work in it), or None (stay root, without capabilities) when root owns it."""
+    if os.geteuid() != 0:
+        return None
+    if cwd is None:
+        return NOBODY
+    info = cwd.stat()
+    return (info.st_uid, info.st_gid) if info.st_uid != 0 else None
 
 
-def _bwrap_base(bwrap: str, *, network: bool) -> list[str]:
+def _bwrap_base(bwrap: str, *, network: bool, drop: bool) -> list[str]:
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try"]
     if not network:
         argv.append("--unshare-net")
-    if drop_to() is not None:  # just enough to become nobody; gone once the kernel has
+    if drop:  # just enough to change user; gone once the kernel has
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return argv + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
 
@@ -111,7 +117,8 @@ def bwrap_problem(bwrap: str = "bwrap") -> str | None:
     if path is None:
         return f"{bwrap} (Debian/Ubuntu package bubblewrap) is not installed"
     try:
-        result = subprocess.run([*_bwrap_base(path, network=False), "--", "true"],
+        probe = _bwrap_base(path, network=False, drop=os.geteuid() == 0)
+        result = subprocess.run([*probe, "--", "true"],
                                 capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{bwrap} did not run ({exc})"
@@ -141,12 +148,12 @@ def _runtime_paths(exposed_never: list[Path]) -> list[tuple[str, str]]:
                              for other in pairs))
 
 
-def bwrap_argv(bwrap: str, *, writable: list[Path], cwd: Path, network: bool,
+def bwrap_argv(bwrap: str, *, writable: list[Path], cwd: Path, network: bool, drop: bool,
                gyrosi_home: Path | None) -> list[str]:
     """The bwrap command line a kernel command is appended to (after `--`)."""
     home = Path.home()
     secret = [home, *([gyrosi_home] if gyrosi_home else [])]
-    argv = _bwrap_base(shutil.which(bwrap) or bwrap, network=network)
+    argv = _bwrap_base(shutil.which(bwrap) or bwrap, network=network, drop=drop)
     hidden = [Path(h) for h in sorted({*HIDDEN, str(home)}, key=len)
               if os.path.isdir(h) and not os.path.islink(h)]
     for path in hidden:
@@ -165,10 +172,12 @@ def bwrap_argv(bwrap: str, *, writable: list[Path], cwd: Path, network: bool,
 
     for src, dest in _runtime_paths(secret):
         argv += [*reach(Path(dest)), "--ro-bind", src, dest]
-    if gyrosi_home and gyrosi_home.is_dir():  # hidden again, should a library path hold it
-        argv += ["--tmpfs", str(gyrosi_home)]
     for path in writable:
         argv += [*reach(path), "--bind", str(path), str(path)]
+    # Hidden again, last, should a library path or a chosen cwd hold it (unless it holds cwd).
+    if gyrosi_home and gyrosi_home.is_dir() and not any(
+            path == gyrosi_home or gyrosi_home in path.parents for path in writable):
+        argv += ["--tmpfs", str(gyrosi_home)]
     argv += ["--chdir", str(cwd), "--clearenv"]
     env = {"PATH": f"{os.path.dirname(sys.executable)}:/usr/local/bin:/usr/bin:/bin",
            "HOME": SANDBOX_TMP, "TMPDIR": SANDBOX_TMP, "LANG": "C.UTF-8",
@@ -176,8 +185,3 @@ def bwrap_argv(bwrap: str, *, writable: list[Path], cwd: Path, network: bool,
     for key, value in env.items():
         argv += ["--setenv", key, value]
     return argv + ["--"]
-
-
-def kill_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

@@ -280,3 +280,16 @@ def test_server_sigterm_ends_the_kernel_and_its_scratch(environment):
     server.send_signal(signal.SIGTERM)
     assert server.wait(timeout=60) == 0
     assert not scratch.exists()
+
+
+@needs_bwrap
+def test_gyrosi_home_stays_hidden_inside_a_chosen_workspace(environment):
+    workspace = environment["data"].parent  # GYROSI_HOME is a folder of the workspace
+    (workspace / "notes.txt").write_text("the user's own file\n")
+    tool = start(sandbox="bwrap", cwd=str(workspace))
+    try:
+        seen = run(tool, "import os\nprint(sorted(os.listdir('.')))\n"
+                         "print(os.listdir('gyrosi-home'))")
+    finally:
+        tool.close()
+    assert seen.split("\n")[:2] == ["['gyrosi-home', 'home', 'notes.txt']", "[]"], seen
