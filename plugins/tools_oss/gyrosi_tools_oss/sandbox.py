@@ -73,11 +73,9 @@ class Scratch:
         self.work = self.root / "work"
         self.run = self.root / "run"
         for path in (self.work, self.run):
-            path.mkdir()
+            path.mkdir(mode=0o700)  # the sandbox reaches them through its own view of /tmp
             if owner is not None:
                 os.chown(path, *owner)
-        if owner is not None:
-            self.root.chmod(0o711)  # nobody must reach work/ and run/ (bwrap binds them anyway)
 
     def remove(self) -> None:
         if self._fd < 0:

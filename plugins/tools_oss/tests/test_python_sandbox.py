@@ -293,3 +293,27 @@ def test_gyrosi_home_stays_hidden_inside_a_chosen_workspace(environment):
     finally:
         tool.close()
     assert seen.split("\n")[:2] == ["['gyrosi-home', 'home', 'notes.txt']", "[]"], seen
+
+
+@needs_bwrap
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a server running as root changes user")
+def test_as_root_the_kernel_becomes_someone_the_process_limit_binds(environment, tmp_path):
+    scratch = start(sandbox="bwrap")
+    owned = tmp_path / "owned"
+    owned.mkdir()
+    os.chown(owned, 1000, 1000)
+    chosen = start(sandbox="bwrap", cwd=str(owned))
+    try:
+        assert run(scratch, "import os\nprint(os.getuid(), os.getgid())").strip() == \
+            "65534 65534"
+        assert run(chosen, "import os\nprint(os.getuid())\nn = open('mine.txt', 'w').write('x')"
+                   ).strip() == "1000"
+        assert (owned / "mine.txt").stat().st_uid == 1000
+    finally:
+        scratch.close()
+        chosen.close()
+    as_root = python_module.Confinement(PythonConfig(sandbox="bwrap", cwd=tmp_path))
+    try:
+        assert as_root.user is None and "without a process limit" in as_root.describe()
+    finally:
+        as_root.close()
