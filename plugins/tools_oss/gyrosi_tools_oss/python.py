@@ -313,6 +313,9 @@ class Python(PythonTool):
         super().__init__(execution_backend="docker")
         self.settings = settings
         self._execution_backend = GPT_OSS_BACKENDS[settings.backend]
+        if settings.sandbox == "bwrap" and settings.backend != "jupyter":
+            raise ConfigError(f"The python tool's sandbox runs the jupyter backend, not "
+                              f"{settings.backend}; set tools.python.sandbox to \"auto\".")
         if settings.backend == "uv" and shutil.which("uv") is None:
             raise ConfigError("The python tool's uv backend needs `uv` on PATH; install uv.")
         if settings.backend == "docker":
@@ -395,6 +398,5 @@ def make_python(config: dict[str, Any]) -> Python:
             "per call, memory %s, directory %s).", settings.backend,
             tool.confinement.describe(), settings.timeout, limit, tool.cwd
         )
-    elif not tool.confinement.bwrap and settings.backend == "jupyter":
-        log.warning("python tool: %s.", tool.confinement.describe())
+
     return tool

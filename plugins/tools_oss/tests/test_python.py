@@ -120,7 +120,10 @@ def test_bad_settings_are_one_sentence(harmony_encoding, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no uv here
     cases = [({"timeout": -1}, "Invalid config: tools.python.timeout"),
              ({"cwd": str(tmp_path / "missing")}, "is not a directory"),
-             ({"backend": "uv"}, "needs `uv` on PATH")]
+             ({"backend": "uv"}, "needs `uv` on PATH"),
+             ({"sandbox": "none"}, "Invalid config: tools.python.sandbox"),
+             ({"backend": "docker", "sandbox": "bwrap"},
+              "The python tool's sandbox runs the jupyter backend, not docker")]
     for section, message in cases:
         engine = build(RULES, {"python": section}, ["python"])
         with pytest.raises(ConfigError, match=re.escape(message)):
