@@ -180,7 +180,11 @@ def _commit(writes: list[tuple[Path, str]], removals: list[Path]) -> None:
             with open(fd, "w", encoding="utf-8") as file:
                 file.write(content)
             with contextlib.suppress(FileNotFoundError):  # a changed file keeps its mode
-                os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
+                info = target.stat()
+                os.chmod(temp, stat.S_IMODE(info.st_mode))
+                if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(PermissionError):  # and its owner, where we may
+                        os.chown(temp, info.st_uid, info.st_gid)
             staged.append((temp, target))
         for temp, target in staged:
             if os.path.lexists(target):

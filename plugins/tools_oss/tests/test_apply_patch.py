@@ -272,3 +272,16 @@ def test_loops_and_deep_paths_are_refusals(workspace):
             == f"Done! wrote {'d/' * 2000}x.txt."
     finally:  # too deep for shutil.rmtree (pytest's clean-up), which recurses
         subprocess.run(["rm", "-rf", str(workspace / "d")], check=True)
+
+
+def test_a_changed_file_keeps_its_mode_and_owner(chat, workspace):
+    script = workspace / "run.sh"
+    script.write_text("echo one\n")
+    script.chmod(0o750)
+    owner = (1000, 1000) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(script, *owner)
+    answer, _ = run(chat, workspace, patch("*** Update File: run.sh", "-echo one", "+echo two"))
+    assert answer == "Done! wrote run.sh."
+    info = script.stat()
+    assert script.read_text() == "echo two\n"
+    assert stat.S_IMODE(info.st_mode) == 0o750 and (info.st_uid, info.st_gid) == owner
