@@ -7,6 +7,7 @@ a corpus directory and renders its pages through gpt-oss's own page processing.
 
 import html
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from gyrosi_core.config import validate_section
 from gyrosi_core.errors import ConfigError
 
-from .corpus import Corpus, OutsideCorpusError, kind_of, page_title, read_text, to_html
+from .corpus import Corpus, OutsideCorpusError, kind_of, page_title, size_note, to_html
 
 GPT_OSS_LOGGER = "gpt_oss.tools.simple_browser"
+RENDERED_PAGES = 8  # pages kept rendered per conversation (scrolling re-opens the same page)
 
 
 def _gpt_oss_detail(logger: Any, method: str, event: Any) -> Any:
@@ -61,6 +63,11 @@ class BrowserConfig(BaseModel):
     api_key: str | None = None  # exa only; default $EXA_API_KEY (You.com reads $YDC_API_KEY)
     max_search_results: int = Field(default=10, gt=0, le=100)
     view_tokens: int = Field(default=1024, gt=0)
+    max_page_mb: float = Field(default=4.0, gt=0)  # a larger file counts by its first part
+
+    @property
+    def max_page_bytes(self) -> int:
+        return max(1, int(self.max_page_mb * 1024 * 1024))
 
 
 def page_url(relative: str) -> str:
@@ -82,6 +89,9 @@ class LocalBackend(Backend):
 
     source: str = chz.field(doc="Description of the backend source", default="local corpus")
     corpus: Corpus = chz.field(doc="The indexed corpus")
+    rendered: OrderedDict[tuple[str, bool, int, int], PageContents] = chz.field(
+        doc="Rendered pages by path, view-source flag, mtime and size", default_factory=OrderedDict
+    )
 
     async def search(self, query: str, topn: int, session: ClientSession) -> PageContents:
         if not isinstance(query, str):
@@ -107,13 +117,38 @@ class LocalBackend(Backend):
         except OutsideCorpusError as exc:
             raise BackendError(f"Refused: {exc}.") from exc
         relative = path.relative_to(self.corpus.root).as_posix()
-        text = read_text(path)
-        kind = kind_of(path) or "text"
+        try:
+            info = path.stat()
+        except OSError as exc:
+            raise BackendError(f"Cannot open `{relative}`: {exc.strerror or exc}.") from exc
+        key = (relative, view_source, info.st_mtime_ns, info.st_size)
+        if (page := self.rendered.get(key)) is not None:
+            self.rendered.move_to_end(key)
+            return page
+        page = self._render(path, relative, view_source, session)
+        self.rendered[key] = page
+        if len(self.rendered) > RENDERED_PAGES:
+            self.rendered.popitem(last=False)
+        return page
+
+    def _render(self, path: Path, relative: str, view_source: bool,
+                session: ClientSession) -> PageContents:
+        try:
+            document = self.corpus.read(path)
+        except OSError as exc:
+            raise BackendError(f"Cannot open `{relative}`: {exc.strerror or exc}.") from exc
+        text, kind = document.text, kind_of(path) or "text"
         title = page_title(text, kind, path.name)
+        note = f"<p>{html.escape(size_note(document, self.corpus.max_bytes))}</p>" \
+            if document.cut else ""
         if view_source:
-            source = f"<html><body><pre>{html.escape(text)}</pre></body></html>"
+            source = f"<html><body>{note}<pre>{html.escape(text)}</pre></body></html>"
             return process_html(source, VIEW_SOURCE_PREFIX + page_url(relative), title)
-        return process_html(to_html(text, kind), page_url(relative), title, session=session)
+        page = to_html(text, kind)
+        if note:  # first thing on the page, where the model starts reading
+            page = f"<html><body>{note}{page}</body></html>" if kind == "html" else \
+                page.replace("<body>", "<body>" + note, 1)
+        return process_html(page, page_url(relative), title, session=session)
 
 
 class Browser(SimpleBrowserTool):
@@ -151,7 +186,7 @@ def make_backend(settings: BrowserConfig) -> tuple[Backend, Corpus | None]:
                 "The local browser needs a corpus directory: pass --corpus DIR or set "
                 "tools.browser.corpus."
             )
-        corpus = Corpus(settings.corpus, settings.index)
+        corpus = Corpus(settings.corpus, settings.index, max_bytes=settings.max_page_bytes)
         corpus.refresh()
         return LocalBackend(corpus=corpus), corpus
     backend: Backend

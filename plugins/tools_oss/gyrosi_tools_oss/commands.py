@@ -34,9 +34,13 @@ def browser_group() -> None:
     "--index", "index_path", type=click.Path(dir_okay=False),
     help="Index file (default: one per corpus under $GYROSI_HOME/browser).",
 )
-def index(corpus: str, index_path: str | None) -> None:
+@click.option(
+    "--max-page-mb", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True,
+    help="Index at most this much of each file (as tools.browser.max_page_mb).",
+)
+def index(corpus: str, index_path: str | None, max_page_mb: float) -> None:
     """Index (or re-index what changed in) the HTML, Markdown and text files under CORPUS."""
-    store = Corpus(Path(corpus), index_path)
+    store = Corpus(Path(corpus), index_path, max_bytes=max(1, int(max_page_mb * 1024 * 1024)))
     columns = (TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                TimeRemainingColumn())
     try:
@@ -53,3 +57,8 @@ def index(corpus: str, index_path: str | None) -> None:
         f"Indexed {stats.files} files ({stats.added} added, {stats.updated} updated, "
         f"{stats.removed} removed) into {store.index_path}."
     )
+    if stats.cut:
+        shown = ", ".join(stats.cut[:5]) + (f" and {len(stats.cut) - 5} more"
+                                            if len(stats.cut) > 5 else "")
+        click.echo(f"Larger than {max_page_mb:g} MB, so indexed by their first {max_page_mb:g} "
+                   f"MB: {shown}.")

@@ -3,7 +3,9 @@
 The index lives in its own SQLite file (WAL mode) and is brought up to date incrementally: a file
 is re-read only when its size or modification time changed, and files that disappeared are
 dropped. Nothing outside the corpus root is ever read: symlinks that resolve outside it are
-skipped when indexing and refused when opening.
+skipped when indexing and refused when opening. Only regular files are read (a FIFO or a device
+is skipped without being opened), and at most `max_bytes` of each: a larger file is indexed and
+shown by its first part, and says so.
 """
 
 import hashlib
@@ -12,6 +14,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat as stats
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ from gyrosi_core.home import gyrosi_home
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 KINDS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown",
          ".txt": "text", ".text": "text", ".rst": "text"}
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -50,6 +54,14 @@ class RefreshStats:
     added: int
     updated: int
     removed: int
+    cut: tuple[str, ...] = ()  # files (re)indexed by their first max_bytes only
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    size: int  # of the whole file
+    cut: bool  # only the first part was read
 
 
 def default_index_path(root: Path) -> Path:
@@ -60,8 +72,23 @@ def default_index_path(root: Path) -> Path:
     return folder / f"corpus-{digest}.sqlite"
 
 
-def read_text(path: Path) -> str:
-    return path.read_bytes().decode("utf-8", errors="replace")
+def read_document(path: Path, max_bytes: int) -> Document:
+    """The first `max_bytes` of a regular file, as text. OSError for anything else: the open
+    does not wait (O_NONBLOCK), so a FIFO put in the file's place cannot hang it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stats.S_ISREG(info.st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        data = file.read(max_bytes)
+    # A cut through a multi-byte character becomes one replacement character.
+    return Document(data.decode("utf-8", errors="replace"), info.st_size,
+                    info.st_size > max_bytes)
+
+
+def size_note(document: Document, max_bytes: int) -> str:
+    return (f"[This file has {document.size:,} bytes; only its first {max_bytes:,} are indexed "
+            f"and shown (tools.browser.max_page_mb).]")
 
 
 def kind_of(path: str | Path) -> str | None:
@@ -112,7 +139,9 @@ def plain_text(text: str, kind: str) -> str:
 class Corpus:
     """The corpus root and its FTS5 index."""
 
-    def __init__(self, root: str | Path, index: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path, index: str | Path | None = None, *,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
         root = Path(root).expanduser()
         if not root.is_dir():
             raise ConfigError(f"The browser corpus {root} is not a directory.")
@@ -155,8 +184,17 @@ class Corpus:
                     f"The browser index {self.index_path} belongs to the corpus {row[0]}, not "
                     f"{self.root}; give each corpus its own index file."
                 )
+            # Indexed under another size cap: every file is read again at the next refresh.
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'max_bytes'").fetchone()
+            if row is None or row[0] != str(self.max_bytes):
+                self.db.execute("UPDATE files SET mtime_ns = -1")
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('max_bytes', ?)",
+                                (str(self.max_bytes),))
 
     # -- paths -------------------------------------------------------------------------------
+
+    def read(self, path: Path) -> Document:
+        return read_document(path, self.max_bytes)
 
     def resolve(self, relative: str) -> Path:
         """The file `relative` names, if it is an indexable file inside the root."""
@@ -178,6 +216,13 @@ class Corpus:
                     continue
                 path = Path(folder) / name
                 relative = path.relative_to(self.root).as_posix()
+                try:
+                    regular = stats.S_ISREG(path.stat().st_mode)
+                except OSError:  # a dangling link, a loop
+                    regular = False
+                if not regular:  # a FIFO would block the read forever, a device worse
+                    log.info("skipping %s: not a regular file", relative)
+                    continue
                 if path.is_symlink():  # folders are not followed, so only a file link can lead out
                     try:
                         self.resolve(relative)
@@ -198,11 +243,15 @@ class Corpus:
             )
         }
         added = updated = 0
+        cut: list[str] = []
         with self.db:
             for done, (relative, path) in enumerate(found, 1):
                 try:
                     stat = path.stat()
                 except OSError:
+                    continue
+                if not stats.S_ISREG(stat.st_mode):  # a FIFO would block the read forever
+                    log.info("skipping %s: not a regular file", relative)
                     continue
                 old = known.pop(relative, None)
                 if old is not None and (old[1], old[2]) == (stat.st_mtime_ns, stat.st_size):
@@ -210,10 +259,13 @@ class Corpus:
                         progress(done, len(found))
                     continue
                 try:
-                    text = read_text(path)
+                    document = self.read(path)
                 except OSError as exc:
                     log.warning("cannot read %s: %s", relative, exc)
                     continue
+                if document.cut:
+                    cut.append(relative)
+                text = document.text
                 kind = kind_of(relative) or "text"
                 title = page_title(text, kind, Path(relative).name)
                 body = plain_text(text, kind)
@@ -240,7 +292,7 @@ class Corpus:
             for rowid, _, _ in known.values():
                 self.db.execute("DELETE FROM files WHERE id = ?", (rowid,))
                 self.db.execute("DELETE FROM pages WHERE rowid = ?", (rowid,))
-        return RefreshStats(len(found), added, updated, len(known))
+        return RefreshStats(len(found), added, updated, len(known), tuple(cut))
 
     # -- search ------------------------------------------------------------------------------
 

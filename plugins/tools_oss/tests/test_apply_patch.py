@@ -1,10 +1,17 @@
 """functions.apply_patch through the real turn loop: changes inside the workspace, no escapes."""
 
+import errno
+import os
+import stat
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from gyrosi_core.errors import ConfigError
+from gyrosi_core.tools import ToolCallError
+from gyrosi_tools_oss.patch import make_apply_patch
 
 from .conftest import build, call
 
@@ -143,3 +150,138 @@ def test_missing_workspace_is_a_start_up_error(harmony_encoding, gyrosi_home, tm
     with pytest.raises(ConfigError, match="The apply_patch workspace .* is not a directory."):
         engine.new_conversation()
     engine.close()
+
+
+def test_a_patch_failing_half_way_changes_nothing(chat, workspace):
+    before = snapshot(workspace.parent)
+    # The first changes could be made; the last cannot (its folder would be a file).
+    answer, _ = run(chat, workspace, patch(
+        "*** Add File: first.txt", "+one",
+        "*** Update File: src/app.py", "@@ def main():", "-    return 1", "+    return 9",
+        "*** Delete File: old.txt",
+        "*** Add File: bread.txt/../src/app.py/x.txt", "+two",
+    ))
+    assert answer.startswith("Error") and answer.endswith("nothing was changed."), answer
+    assert snapshot(workspace.parent) == before
+
+
+def test_a_failure_while_staging_rolls_back(chat, workspace, monkeypatch):
+    """The disk fills up while the second new content is written: nothing lands."""
+    before = snapshot(workspace.parent)
+    real_mkstemp, calls = tempfile.mkstemp, []
+
+    def failing(*args, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", failing)
+    answer, _ = run(chat, workspace, patch(
+        "*** Add File: new/folder/first.txt", "+one",
+        "*** Update File: src/app.py", "@@ def main():", "-    return 1", "+    return 9",
+    ))
+    monkeypatch.undo()
+    assert answer == "Error applying patch: no space left on device; nothing was changed."
+    assert snapshot(workspace.parent) == before  # the new folders went too
+
+
+def test_a_failure_while_committing_rolls_back(chat, workspace, monkeypatch):
+    """The disk refuses the third rename of the commit: the two done are undone."""
+    before = snapshot(workspace.parent)
+    real_rename, calls = os.rename, []
+
+    def failing(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", failing)
+    answer, _ = run(chat, workspace, patch(
+        "*** Add File: a.txt", "+a",
+        "*** Update File: src/app.py", "@@ def main():", "-    return 1", "+    return 9",
+        "*** Delete File: old.txt",
+    ))
+    monkeypatch.undo()
+    assert answer == "Error applying patch: input/output error; nothing was changed."
+    assert len(calls) > 3  # the undo renamed back
+    assert snapshot(workspace.parent) == before
+    assert not [p for p in workspace.rglob(".*") if "gyrosi" in p.name]  # no staged leftovers
+
+
+def test_a_fifo_or_device_is_refused_without_opening_it(chat, workspace):
+    os.mkfifo(workspace / "pipe.txt")  # opening it for reading would wait for a writer forever
+    (workspace / "null.txt").symlink_to("/dev/null")
+    cases = [
+        (patch("*** Update File: pipe.txt", "-a", "+b"), "`pipe.txt` is not a regular file"),
+        (patch("*** Delete File: pipe.txt"), "`pipe.txt` is not a regular file"),
+        (patch("*** Add File: pipe.txt", "+b"), "`pipe.txt` is not a regular file"),
+        (patch("*** Update File: src", "-a", "+b"), "`src` is a folder"),
+        (patch("*** Update File: null.txt", "-a", "+b"), "through a symlink"),
+    ]
+    for payload, reason in cases:
+        answer, _ = run(chat, workspace, payload)
+        assert answer.startswith("Error: refused: ") and reason in answer, answer
+    assert stat.S_ISFIFO((workspace / "pipe.txt").lstat().st_mode)
+
+
+def test_deleting_a_symlink_deletes_the_link(chat, workspace):
+    answer, _ = run(chat, workspace, patch("*** Delete File: inner-link.txt"))
+    assert answer == "Done! deleted inner-link.txt."
+    assert not os.path.lexists(workspace / "inner-link.txt")
+    assert (workspace / "old.txt").read_text() == "bye\n"  # its target stays
+
+
+@pytest.mark.parametrize("lines", [
+    ("*** Add File: twice.txt", "+one", "*** Add File: ./twice.txt", "+two"),
+    ("*** Add File: twice.txt", "+one", "*** Add File: src/../twice.txt", "+two"),
+    ("*** Update File: old.txt", "*** Move to: moved.txt", "-bye", "+hi",
+     "*** Add File: moved.txt", "+two"),
+    ("*** Update File: inner-link.txt", "-bye", "+one", "*** Update File: old.txt", "-bye",
+     "+two"),
+])
+def test_a_file_named_twice_is_refused(chat, workspace, lines):
+    before = snapshot(workspace.parent)
+    answer, _ = run(chat, workspace, patch(*lines))
+    assert answer.startswith("Error: refused: ") and "is named twice in the patch" in answer, \
+        answer
+    assert snapshot(workspace.parent) == before
+
+
+def test_loops_and_deep_paths_are_refusals(workspace):
+    (workspace / "loop-a").symlink_to("loop-b")
+    (workspace / "loop-b").symlink_to("loop-a")
+    apply = make_apply_patch({"workspace": str(workspace)}).fn  # too long a call for the stub
+    deep = "/".join(["d"] * 3000) + "/x.txt"  # longer than PATH_MAX
+    cases = [
+        (patch("*** Update File: loop-a", "-a", "+b"), "Error: refused: `loop-a` cannot be"),
+        (patch("*** Add File: loop-a/x.txt", "+b"), "Error: refused: `loop-a/x.txt` cannot be"),
+        (patch(f"*** Add File: {deep}", "+b"), "cannot be read (file name too long)"),
+        (patch(f"*** Update File: {deep}", "-a", "+b"), "cannot be read (file name too long)"),
+    ]
+    for payload, expected in cases:
+        with pytest.raises(ToolCallError) as refused:
+            apply(payload["patch"])
+        answer = str(refused.value)
+        assert answer.startswith("Error") and expected in answer, answer
+    assert not (workspace / "d").exists()
+    # 2,000 folders deep but within PATH_MAX: made without recursion.
+    try:
+        assert apply(patch(f"*** Add File: {'d/' * 2000}x.txt", "+deep but fine")["patch"]) \
+            == f"Done! wrote {'d/' * 2000}x.txt."
+    finally:  # too deep for shutil.rmtree (pytest's clean-up), which recurses
+        subprocess.run(["rm", "-rf", str(workspace / "d")], check=True)
+
+
+def test_a_changed_file_keeps_its_mode_and_owner(chat, workspace):
+    script = workspace / "run.sh"
+    script.write_text("echo one\n")
+    script.chmod(0o750)
+    owner = (1000, 1000) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(script, *owner)
+    answer, _ = run(chat, workspace, patch("*** Update File: run.sh", "-echo one", "+echo two"))
+    assert answer == "Done! wrote run.sh."
+    info = script.stat()
+    assert script.read_text() == "echo two\n"
+    assert stat.S_IMODE(info.st_mode) == 0o750 and (info.st_uid, info.st_gid) == owner

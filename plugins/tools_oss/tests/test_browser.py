@@ -196,3 +196,60 @@ def test_remote_backends_start_with_a_key(gyrosi_home, harmony_encoding, monkeyp
     conv = engine.new_conversation()
     assert "sources=web" in conv.tools["browser"].instruction
     engine.end_conversation(conv)
+
+
+def big_page(path: Path, megabytes: float) -> None:
+    """A Markdown page: a heading and a word near the start, filler, a word at the very end."""
+    filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n\n"
+    count = int(megabytes * 1024 * 1024 / len(filler))
+    path.write_text("# Big page\n\nThe opening mentions aardvark.\n\n" + filler * count
+                    + "The closing mentions zeppelin.\n")
+
+
+def test_a_large_page_counts_by_its_first_part_and_says_so(chat, corpus, tmp_path):
+    big_page(corpus / "big.md", 1.0)
+    rules = [call("search start", "browser.search", {"query": "aardvark"}),
+             call("search end", "browser.search", {"query": "zeppelin"}),
+             call("open big", "browser.open", {"id": "big.md"})]
+    settings = local(corpus, tmp_path)
+    settings["browser"].update(max_page_mb=0.25, view_tokens=200)
+    c = chat(rules, settings, ["browser"])
+    assert "【0†Big page】" in c.ask("search start")
+    assert "No results" in c.ask("search end")  # past the cap: not indexed
+    page = c.ask("open big")
+    assert page.split("\n")[3].startswith(  # the first line the model reads
+        "L0: [This file has 1,048,599 bytes; only its first 262,144 are indexed and shown")
+    assert "aardvark" in page  # not an empty page
+
+
+def test_rendered_pages_are_cached_until_the_file_changes(chat, corpus, tmp_path, monkeypatch):
+    reads: list[Path] = []
+    real_read = Corpus.read
+
+    def counted(self, path):
+        reads.append(path)
+        return real_read(self, path)
+
+    monkeypatch.setattr(Corpus, "read", counted)
+    c = chat(browser_rules(), local(corpus, tmp_path), ["browser"])
+    reads.clear()  # indexing read every file once
+    assert "Eiffel" in c.ask("open paris")
+    assert "Eiffel" in c.ask("open paris")
+    assert "Lyon is famous" in c.ask("open lyon url")
+    assert "Eiffel" in c.ask("open paris")
+    assert [p.name for p in reads] == ["paris.md", "lyon.html"]
+    paris = corpus / "docs" / "paris.md"
+    paris.write_text("# Paris\n\nParis has the Louvre.\n")
+    assert "Louvre" in c.ask("open paris")  # changed on disk: rendered again
+    assert [p.name for p in reads] == ["paris.md", "lyon.html", "paris.md"]
+
+
+def test_a_fifo_in_the_corpus_is_skipped_and_refused(chat, corpus, tmp_path):
+    os.mkfifo(corpus / "pipe.md")  # reading it would wait for a writer forever
+    rules = [*browser_rules(), call("open pipe", "browser.open", {"id": "pipe.md"})]
+    c = chat(rules, local(corpus, tmp_path), ["browser"])  # indexing does not hang
+    assert "【0†Paris】" in c.ask("search capital")
+    assert "Refused" in c.ask("open pipe")
+    store = Corpus(corpus, tmp_path / "index.sqlite")
+    assert store.refresh().files == 3 and store.search("pipe", 5) == []  # as before the FIFO
+    store.close()

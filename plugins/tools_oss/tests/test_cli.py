@@ -43,6 +43,13 @@ def test_generate_with_the_local_browser(env, config, tmp_path):
     assert indexed.stdout.startswith("Indexed 2 files (2 added, 0 updated, 0 removed) into ")
     again = run_gyrosi("browser", "index", str(corpus), env=env)
     assert "Indexed 2 files (0 added, 0 updated, 0 removed)" in again.stdout
+    # A FIFO does not hang the command; a file past the cap is indexed by its first part.
+    os.mkfifo(corpus / "pipe.txt")
+    (corpus / "long.txt").write_text("word " * 100_000)
+    capped = run_gyrosi("browser", "index", str(corpus), "--max-page-mb", "0.1", env=env)
+    assert capped.returncode == 0, capped.stderr
+    assert "Indexed 3 files (1 added, 2 updated, 0 removed)" in capped.stdout  # cap changed
+    assert "Larger than 0.1 MB, so indexed by their first 0.1 MB: long.txt." in capped.stdout
 
     out = run_gyrosi("generate", "--config", config, "--browser", "--corpus", str(corpus),
                      "search", env=env)
