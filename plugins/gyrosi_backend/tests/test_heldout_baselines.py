@@ -2,6 +2,10 @@
 continuations, the longest-suffix model follows the longest seen context."""
 
 import importlib.util
+import json
+import os
+import random
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -96,3 +100,42 @@ def test_accuracy_of_each_baseline_on_a_small_split(heldout: ModuleType) -> None
     # second document's 8, which "7 2 3" tells
     assert result.bigram == pytest.approx(6 / 7)
     assert result.kn3 == pytest.approx(6 / 7)
+
+
+def run_bench(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GYROSI_HOME": str(home), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, str(BENCH), *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_any_split_as_json(built_home: Path, tmp_path: Path) -> None:
+    train, test = tmp_path / "train", tmp_path / "test"
+    train.mkdir()
+    test.mkdir()
+    words = ("copyright", "licence", "permission", "software", "notice", "warranty", "holder",
+             "granted", "source", "binary", "forms", "without", "modification", "provided")
+    for i, first in enumerate(("First", "Second", "Third")):
+        draw = random.Random(i)
+        text = " ".join(draw.choice(words) for _ in range(80))
+        (train / f"doc{i}.txt").write_text(f"{first} document. {text}\n", encoding="utf-8")
+    recited = (train / "doc1.txt").read_text(encoding="utf-8")
+    (test / "again.txt").write_text(recited, encoding="utf-8")
+    run = run_bench(built_home, "--train", str(train), "--test", str(test), "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert (result["train_documents"], result["test_documents"]) == (3, 1)
+    engine, base = result["engine"], result["baselines"]
+    assert 0 <= engine["held_out"] <= 1 and 0 <= engine["recall"] <= 1
+    assert engine["recall_positions"] == result["train_tokens"]  # small: every document walked
+    # a learned document again: the longest seen context always names it
+    assert base["suffix"] == 1.0
+    assert result["target_met"] == (engine["held_out"] >= base["kn5"])
+
+
+def test_bad_split_is_one_sentence(built_home: Path, tmp_path: Path) -> None:
+    run = run_bench(built_home, "--train", str(tmp_path / "missing"), "--test", str(tmp_path))
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].endswith("missing is not a folder")
+    assert "Traceback" not in run.stderr
+    run = run_bench(built_home, "--train", str(tmp_path))
+    assert run.returncode == 2 and "--train and --test go together" in run.stderr
