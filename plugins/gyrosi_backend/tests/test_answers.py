@@ -192,11 +192,19 @@ def test_an_old_format_memory_is_upgraded_in_place(docs_home: Path, tmp_path: Pa
     import zlib
 
     journal.write_bytes(jhead + struct.pack("<I", zlib.crc32(jhead)))
-    stats = cli.run(home, "memory", "stats", "--json", "--config", str(tmp_path / "config.json"))
+    cfg = str(tmp_path / "config.json")
+    stats = cli.run(home, "memory", "stats", "--json", "--config", cfg)
     assert stats.returncode == 0, stats.stderr
-    assert "upgraded to format 2" in stats.stderr
-    assert files.read_snapshot(snap_path).format == files.FORMAT
     assert json.loads(stats.stdout)["entries"] == n
+    assert files.read_snapshot(snap_path).format == 1  # reading writes nothing
+    note = tmp_path / "note.txt"
+    note.write_text("A short note learned after the upgrade.\n")
+    learned = cli.run(home, "learn", str(note), "--config", cfg)
+    assert learned.returncode == 0, learned.stderr
+    assert "upgraded to format 2" in learned.stderr  # the first write upgrades, and says so
+    assert files.read_snapshot(snap_path).format == files.FORMAT
+    assert json.loads(cli.run(home, "memory", "stats", "--json", "--config",
+                              cfg).stdout)["entries"] > n
     # what it learned before is not cited, and the engine says so rather than recite
     out = ask(cli, home, "How do I refill a zephyrine lamp?")
     assert out["sources"] == [] and "I have learned nothing" in out["final"]
