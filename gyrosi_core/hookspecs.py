@@ -64,3 +64,15 @@ def register_engine_options(register):
     to switch on, settings merged over `tools.NAME` / `backends.NAME` config sections), or None
     when the flags ask for nothing.
     """
+
+
+@hookspec
+def register_routes(register):
+    """Add routes to `gyrosi serve`: `register(route, public=False)`.
+
+    `route` is a Starlette route: `starlette.routing.Route`, `Mount` (of `StaticFiles` or any
+    ASGI app) or a FastAPI `APIRoute`. Plugin routes are tried after the server's own, so they
+    cannot shadow the API. The API key (`--api-key`) applies to them unless `public=True` — meant
+    for a page and its static files, which a browser loads before it has a key; never for a
+    route that generates or reads stored responses.
+    """

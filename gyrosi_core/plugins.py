@@ -64,6 +64,17 @@ class EngineOptionSpec:
 
 
 @dataclass(frozen=True)
+class RouteSpec:
+    route: Any  # a starlette BaseRoute
+    public: bool
+    plugin: PluginInfo
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.route, "path", "") or "/")
+
+
+@dataclass(frozen=True)
 class HandlerSpec:
     name: str
     factory: Callable[..., Any]
@@ -182,6 +193,12 @@ class PluginHost:
 
         return self._collect("register_engine_options", make)
 
+    def routes(self) -> list[RouteSpec]:
+        def make(info: PluginInfo, route: Any, public: bool = False) -> RouteSpec:
+            return RouteSpec(route, public, info)
+
+        return self._collect("register_routes", make)
+
     def add_commands(self, cli: click.Group) -> None:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             try:
@@ -196,6 +213,7 @@ class PluginHost:
             ("backends", self.backends().values()),
             ("tools", self.tools().values()),
             ("channel_handlers", self.handlers().values()),
+            ("routes", self.routes()),
         )
         for kind, specs in groups:
             for spec in specs:

@@ -3,7 +3,9 @@
 import json
 import re
 
-from gyrosi_core.testing import run_gyrosi
+import httpx
+
+from gyrosi_core.testing import ServeProcess, run_gyrosi
 
 from .conftest import REPO
 
@@ -13,7 +15,7 @@ EXAMPLES = re.findall(r"<!-- example -->\n```python\n(.*?)```", DOC, re.S)
 
 def test_there_is_an_example_per_hook():
     hooks = ["register_backends", "register_tools", "register_channel_handlers",
-             "register_commands", "register_engine_options"]
+             "register_commands", "register_engine_options", "register_routes"]
     assert [next(h for h in hooks if f"def {h}(" in ex) for ex in EXAMPLES] == hooks
 
 
@@ -39,11 +41,12 @@ def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
     }))
     listing = json.loads(run_gyrosi("plugins", "--json", env=env).stdout)
     registered = {k: v for p in listing["plugins"] for k, v in p.items()
-                  if k in ("backends", "tools", "channel_handlers", "commands", "engine_options")
+                  if k in ("backends", "tools", "channel_handlers", "commands", "engine_options",
+                           "routes")
                   and p["distribution"].startswith("gyrosi-doc-example")}
     assert registered == {"backends": ["reverse"], "tools": ["functions.multiply"],
                           "channel_handlers": ["word_counter"], "commands": ["each"],
-                          "engine_options": ["--scale"]}
+                          "engine_options": ["--scale"], "routes": ["/uptime", "/hello"]}
 
     reverse = run_gyrosi("generate", "--backend", "reverse", "stressed", env=env)
     assert reverse.stdout == "desserts\n", reverse.stderr
@@ -59,3 +62,22 @@ def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
     # ...on every engine command, `each` included, without `each` knowing the flag.
     each = run_gyrosi("each", "--backend", "reverse", "--scale", "2", "abc", env=env)
     assert each.stdout == "cba\n", each.stderr
+
+
+def test_doc_routes_are_served(plugin_site, gyrosi_home, tmp_path):
+    """The register_routes example on a real server with an API key: the public route answers
+    without it, the other needs it, and the API keeps its own 404s."""
+    env = _install(plugin_site, gyrosi_home)
+    home = tmp_path / "serve-home"
+    home.mkdir()
+    server = ServeProcess(home, {}, env, "--api-key", "sesame").start()
+    try:
+        assert httpx.get(f"{server.url}/hello").text == "hello"
+        assert httpx.get(f"{server.url}/uptime").status_code == 401
+        auth = {"Authorization": "Bearer sesame"}
+        assert httpx.get(f"{server.url}/uptime", headers=auth).json()["seconds"] >= 0
+        assert httpx.post(f"{server.url}/hello").status_code == 401  # public is GET only
+        missing = httpx.get(f"{server.url}/v1/nothing", headers=auth)
+        assert missing.status_code == 404 and "error" in missing.json()
+    finally:
+        server.stop()

@@ -10,7 +10,7 @@ from rich.table import Table
 from ..frontend import pass_host
 from ..hookspecs import hookimpl
 
-KINDS = ("backends", "tools", "channel_handlers", "commands", "engine_options")
+KINDS = ("backends", "tools", "channel_handlers", "commands", "engine_options", "routes")
 
 
 @hookimpl

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from openai_harmony import Message
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 from uvicorn.supervisors import Multiprocess
@@ -32,7 +33,7 @@ from ..frontend import resolve_config
 from ..home import gyrosi_home
 from ..plugins import PluginHost
 from ..turn import build_engine
-from . import chat, responses
+from . import chat, plugin_routes, responses
 from .conversation import Translator, TurnRequest, builtin_tools, new_id, open_conversation
 from .errors import APIError, install, not_found
 from .store import ResponseStore, Stored
@@ -57,20 +58,23 @@ class ServeOptions:
 
 
 class Guard:
-    """API key on every path but /health, and a cap on the request body size (ASGI level, so
-    an oversize body is refused before it is read into memory)."""
+    """API key on every path but /health and public plugin routes, and a cap on the request
+    body size (ASGI level, so an oversize body is refused before it is read into memory)."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body: int,
+                 public: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.api_key = api_key
         self.max_body = max_body
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if self.api_key and scope["path"] not in OPEN_PATHS:
+        if self.api_key and scope["path"] not in OPEN_PATHS and \
+                not plugin_routes.is_public(self.public, scope):
             given = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -255,7 +259,9 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
     app = FastAPI(title="gyrosi", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     install(app)
-    app.add_middleware(Guard, api_key=api_key, max_body=config.serve.max_body_bytes)
+    public: list[BaseRoute] = []  # filled once the plugin routes are mounted, after the API's
+    app.add_middleware(Guard, api_key=api_key, max_body=config.serve.max_body_bytes,
+                       public=public)
     app.state.server = server
 
     @app.get("/health")
@@ -316,6 +322,7 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
         job, first = await server.run(pool, turn, translator, keep=False)
         return await _reply(job, first, body.stream)
 
+    public.extend(plugin_routes.mount(app, host))
     return app
 
 

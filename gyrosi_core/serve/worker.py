@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PENDING = 1024  # events a worker translates at once when its client is busy reading
 CHUNKS = 8  # translated chunks buffered per job before the worker waits for the client
+STALL_S = 0.02  # a consumer that waited this long translates what a stalled worker left pending
 
 
 class Cancelled(Exception):
@@ -45,7 +46,8 @@ class Job:
     def __init__(self, loop: asyncio.AbstractEventLoop, render: Callable[[list[Any]], str]) -> None:
         self.loop = loop
         self.render = render
-        self.pending: list[Any] = []  # worker only: events not yet rendered
+        self.pending: list[Any] = []  # events not yet rendered (under `rendering`)
+        self.rendering = threading.Lock()  # one renderer at a time, in event order
         self.chunks: collections.deque[Any] = collections.deque()
         self.cond = threading.Condition()
         self.cancelled = False
@@ -59,16 +61,18 @@ class Job:
     def put(self, event: Any) -> None:
         if self.cancelled:
             raise Cancelled
-        self.pending.append(event)
+        with self.rendering:
+            self.pending.append(event)
         # a consumer that waits gets the event now; one busy writing gets them in one chunk
         if self.waiting or len(self.pending) >= PENDING:
             self.flush()
 
     def flush(self) -> None:
-        if self.pending:
-            events, self.pending = self.pending, []
-            if text := self.render(events):
-                self.send(text)
+        with self.rendering:
+            if self.pending:
+                events, self.pending = self.pending, []
+                if text := self.render(events):
+                    self.send(text)
 
     def send(self, item: Any) -> None:
         with self.cond:
@@ -105,7 +109,28 @@ class Job:
                     return out
                 self.waiting = True
                 self.ready.clear()
-            await self.ready.wait()
+            # Events put while the consumer was writing wait for the worker's next put; a
+            # worker stalled in its backend or a tool would hold them back, so after a short
+            # wait the consumer translates them itself.
+            rescue = self.loop.call_later(STALL_S, self._rescue)
+            try:
+                await self.ready.wait()
+            finally:
+                rescue.cancel()
+
+    def _rescue(self) -> None:
+        """On the event loop: translate the pending events of a worker stalled since it put
+        them (skipped when the worker is translating, or blocked on a full buffer)."""
+        if self.cancelled or not self.pending or not self.rendering.acquire(blocking=False):
+            return
+        try:
+            events, self.pending = self.pending, []
+            text = self.render(events) if events else ""
+            if text:
+                with self.cond:
+                    self._append(text)
+        finally:
+            self.rendering.release()
 
     def cancel(self) -> None:
         with self.cond:
