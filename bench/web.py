@@ -61,9 +61,7 @@ def load(page, url: str, reload: bool = False) -> tuple[float, float]:  # noqa: 
 
 
 def row(name: str, values: list[float]) -> str:
-    values = sorted(values)
-    p90 = values[min(len(values) - 1, int(0.9 * len(values)))]
-    return f"{name:>34}  {statistics.median(values):8.1f} ms  {p90:8.1f} ms  {max(values):8.1f} ms"
+    return f"{name:>34}  {statistics.median(values):8.1f} ms  {max(values):8.1f} ms"
 
 
 def main() -> None:
@@ -98,7 +96,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     print(f"web chat page on loopback, headless Chromium, {args.runs} loads each")
-    print(f"{'':>34}  {'median':>11}  {'p90':>11}  {'max':>11}")
+    print(f"{'':>34}  {'median':>11}  {'max':>11}")
     print(row("load -> prompt ready (cold)", [r for r, _ in cold]))
     print(row("load -> models listed (cold)", [m for _, m in cold]))
     print(row("load -> prompt ready (warm)", [r for r, _ in warm]))
