@@ -111,8 +111,8 @@ def expect(target: Any) -> Any:
 
 def chromium() -> str | None:
     given = os.environ.get("GYROSI_CHROMIUM")
-    if given:
-        return given
+    if given:  # a path that is not an executable is no Chromium
+        return given if os.access(given, os.X_OK) else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if found := shutil.which(name):
             return found
