@@ -14,6 +14,8 @@ from gyrosi_core.testing import ServeProcess
 
 from .test_page import ask, completed, open_page
 
+LANTERNS = ("Harbour Lanterns\n\nThe harbour lanterns of Veskaro are lit with whale oil by the "
+            "tide wardens, who walk the quay at dusk with long brass poles.\n")
 LEARNED = ("Marmalade engines hum softly beneath the violet harbour while seven clockwork herons "
            "count the lanterns one by one until the tide forgets its name.")
 
@@ -35,8 +37,10 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Ite
     config = {"core": {"backend": "gyrosi"}, "backends": {"gyrosi": {"starter": False}}}
     (root / "config.json").write_text(json.dumps(config))
     (root / "story.txt").write_text(LEARNED + "\n")
+    (root / "lanterns.txt").write_text(LANTERNS)
     gyrosi(home, "atlas", "build")
-    gyrosi(home, "learn", str(root / "story.txt"), "--config", str(root / "config.json"))
+    gyrosi(home, "learn", str(root / "story.txt"), str(root / "lanterns.txt"), "--config",
+           str(root / "config.json"))
     env = {**os.environ, "GYROSI_LOAD_PLUGINS": "gyrosi,web_chat", "NO_COLOR": "1"}
     srv = ServeProcess(home, config, env).start()
     try:
@@ -56,3 +60,15 @@ def test_gyrosi_engine_answers_from_memory_in_the_page(page: Any, engine_server:
     assert thinking.count() == 1 and thinking.evaluate("d => !d.open")
     assert "gyrosi" in turn.locator(".status").inner_text()
     page.screenshot(path=shots / "gyrosi-engine.png")
+
+
+def test_gyrosi_engine_cites_the_learned_document(page: Any, engine_server: ServeProcess,
+                                                  shots: Path) -> None:
+    open_page(page, engine_server)
+    turn = ask(page, "Who lights the harbour lanterns of Veskaro?")
+    completed(turn)
+    assert "tide wardens" in turn.locator(".answer").inner_text()
+    source = turn.locator(".citations li .source")
+    assert source.inner_text() == "lanterns.txt"
+    assert (source.get_attribute("title") or "").endswith("/lanterns.txt")
+    page.screenshot(path=shots / "gyrosi-citation.png")

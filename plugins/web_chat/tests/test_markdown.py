@@ -76,3 +76,34 @@ def test_html_in_model_text_stays_text(render: Any, page: Any) -> None:
         nodes = render(text)
         assert not {"script", "img", "svg", "b", "i"} & set(tags(nodes)), text
     assert page.evaluate("window.pwned") is None
+
+
+CITED = """(response) => import('/web/view.js').then(({ ResponseView }) => {
+  const view = new ResponseView(document.body);
+  view.finish(response);
+  return [...view.node.querySelectorAll('.citations li > *')].map(n => [n.tagName.toLowerCase(),
+      n.textContent, n.getAttribute('href') || n.title]);
+})"""
+
+
+def test_citations_become_links_or_named_documents(render: Any, page: Any) -> None:
+    """A stored response's annotations: a URL citation is a link (when http/https), a file
+    citation names the learned document; duplicates are listed once."""
+    notes = [
+        {"type": "url_citation", "url": "https://example.com/paris", "title": "Paris",
+         "start_index": 0, "end_index": 5},
+        {"type": "url_citation", "url": "javascript:alert(1)", "title": "bad",
+         "start_index": 0, "end_index": 5},
+        {"type": "file_citation", "file_id": "/notes/lanterns.txt", "filename": "lanterns.txt",
+         "index": 0},
+        {"type": "file_citation", "file_id": "/notes/lanterns.txt", "filename": "lanterns.txt",
+         "index": 0},
+    ]
+    response = {"id": "resp_1", "status": "completed", "model": "m", "output": [
+        {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": "Paris.", "annotations": notes}]}]}
+    assert [tuple(x) for x in page.evaluate(CITED, response)] == [
+        ("a", "Paris", "https://example.com/paris"),
+        ("span", "bad", "javascript:alert(1)"),  # shown as text, its target only as a tooltip
+        ("span", "lanterns.txt", "/notes/lanterns.txt"),
+    ]

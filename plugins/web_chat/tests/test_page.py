@@ -90,7 +90,8 @@ def test_tool_call_round_trip_shows_its_blocks(page: Any, server: ServeProcess,
     expect(turn.locator(".answer")).to_have_text("The tool said HEY")
     # blocks in the order they happened: thinking, the call, the answer
     order = turn.locator(".item > *").evaluate_all("nodes => nodes.map(n => n.className)")
-    assert order == ["block thinking", "block tool function_call", "answer"]
+    assert order == ["block thinking", "block tool function_call", "answer", "citations"]
+    expect(turn.locator(".citations")).to_be_hidden()  # no sources cited
     page.screenshot(path=shots / "tool-call.png")
 
 

@@ -47,9 +47,12 @@ class Thinking {
 class Answer {
   constructor(parent, render) {
     this.node = el('div', 'answer');
+    this.sources = el('div', 'citations');
+    this.sources.hidden = true;
     this.text = '';
+    this.notes = [];  // citations: url_citation (a link) or file_citation (a learned document)
     this.render = render;
-    parent.append(this.node);
+    parent.append(this.node, this.sources);
   }
 
   append(text) {
@@ -59,23 +62,40 @@ class Answer {
 
   draw() { renderMarkdown(this.text, this.node); }
 
+  annotate(note) {
+    this.notes.push(note);
+    this.drawSources();
+  }
+
+  drawSources() {
+    const list = el('ol');
+    const seen = new Set();
+    for (const note of this.notes) {
+      const target = note.url || note.file_id || '';
+      const name = note.title || note.filename || target;
+      if (!target || seen.has(target)) continue;
+      seen.add(target);
+      const li = el('li');
+      const link = safeLink(target, name);
+      if (link) li.append(link);
+      else {
+        const span = el('span', 'source', name);
+        span.title = target;  // a document's name in the backend's memory: shown, not linked
+        li.append(span);
+      }
+      list.append(li);
+    }
+    this.sources.replaceChildren(el('span', 'label', 'Sources'), list);
+    this.sources.hidden = !seen.size;
+  }
+
   done(item) {
     const parts = item.content || [];
     this.text = textOf(parts) || this.text;
     this.draw();
-    const links = parts.flatMap((p) => p.annotations || [])
-      .filter((a) => a.type === 'url_citation' && a.url);
-    if (links.length) {
-      const sources = el('ol', 'sources');
-      for (const a of links) {
-        const li = el('li');
-        li.append(safeLink(a.url, a.title || a.url) ?? document.createTextNode(a.title || a.url));
-        sources.append(li);
-      }
-      const box = el('div', 'citations');
-      box.append(el('span', 'label', 'Sources'), sources);
-      this.node.append(box);
-    }
+    const notes = parts.flatMap((p) => p.annotations || []);
+    if (notes.length) this.notes = notes;
+    this.drawSources();
   }
 }
 
@@ -215,6 +235,9 @@ export class ResponseView {
       case 'response.function_call_arguments.delta':
       case 'response.code_interpreter_call_code.delta':
         view?.append(event.delta);
+        break;
+      case 'response.output_text.annotation.added':
+        view?.annotate?.(event.annotation);
         break;
       case 'response.output_item.done':
         this.done(event.output_index, event.item);
