@@ -157,6 +157,7 @@ async function send() {
   if (!text.trim() || controller) return;
   ui.prompt.value = '';
   notice('');
+  const opened = current;  // the user may open another conversation while this one streams
   const conv = current ?? {
     id: `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
     title: text.trim().slice(0, 60), updated: Date.now(), turns: [],
@@ -192,7 +193,7 @@ async function send() {
   if (view.id && (view.state === 'completed' || view.state === 'incomplete')) {
     conv.turns.push({ input: text, response: view.id });
     conv.updated = Date.now();
-    current = conv;
+    if (current === opened) current = conv;
     saveConversation(conv);
   }
 }
