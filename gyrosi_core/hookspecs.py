@@ -28,13 +28,22 @@ def register_backends(register):
 
 @hookspec
 def register_tools(register):
-    """Register tools: `register(name, factory, enabled=True, description=None)`.
+    """Register tools: `register(function)` or `register(name, factory, description=None)`.
 
-    `name` is a builtin namespace (`browser`, `python`) or a function name (`functions.add`).
-    `factory(config: dict)` returns a `gpt_oss.tools.tool.Tool` for a namespace, or a
-    `gyrosi_core.tools.FunctionTool` for a function. It is called once per conversation, so a
-    stateful tool (a Jupyter kernel) lives as long as the conversation. `enabled=False` keeps the
-    tool off until a user asks for it (`--tool NAME` or `core.tools` in the config).
+    `register(function)` turns a plain typed Python function into the function tool
+    `functions.<its name>`: its docstring is the description, its type hints the JSON schema of
+    its arguments (checked before it is called), and what it returns (text, or anything JSON
+    can hold) goes back to the model.
+
+    Otherwise `name` is a builtin namespace (`browser`, `python`) or a function name
+    (`functions.add`), and `factory(config: dict)` returns a `gpt_oss.tools.tool.Tool` for a
+    namespace, or a `gyrosi_core.tools.FunctionTool` whose recipient is `name`, from
+    `config`, the tool's section of the config file (`tools.NAME`). It is called once per
+    conversation, so a stateful tool (a Jupyter kernel) lives as long as the conversation.
+
+    A plugin's tool is off until the user enables it (`--tool NAME` or `core.tools` in the
+    config): installing a plugin never puts its tools into every conversation. (`enabled` is
+    accepted for compatibility; only the core's own tools may be on by default.)
     """
 
 
