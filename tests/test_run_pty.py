@@ -440,3 +440,40 @@ def test_run_continues_a_logged_conversation(terminal, gyrosi_home):
     assert [t["prompt"] for t in logged] == ["remember me", "again"]
     assert len({t["conversation_id"] for t in logged}) == 1
     assert len(logged[1]["messages"]) == 3  # this turn's user, analysis and final messages
+
+
+SLOW_START_PLUGIN = """
+import sys
+import time
+
+from gyrosi_core import hookimpl
+from gyrosi_stub.backend import StubBackend
+
+
+class SlowStart(StubBackend):
+    \"\"\"The stub, after two seconds of setting up (and saying so).\"\"\"
+
+    def __init__(self, config, encoding):
+        print("preparing the model", file=sys.stderr, flush=True)
+        time.sleep(2)
+        print("model ready", file=sys.stderr, flush=True)
+        super().__init__(config, encoding)
+
+
+@hookimpl
+def register_backends(register):
+    register("slowstart", SlowStart)
+"""
+
+
+def test_the_prompt_comes_first_and_the_backend_opens_behind_it(terminal, site):
+    site.add("gyrosi-slowstart", "gyrosi_slowstart", SLOW_START_PLUGIN, entry_point="slowstart")
+    term = terminal("--backend", "slowstart")
+    assert "model ready" not in term.banner  # the prompt did not wait for the backend
+    term.child.send("typed while it opens")  # typing goes to the prompt meanwhile
+    term.expect("model ready")  # what the backend prints does not end the typed line
+    term.send("")  # Enter: the line typed before the backend was ready is the message
+    term.expect("You said: typed while it opens")
+    term.prompt()
+    term.send("/exit")
+    assert term.exit_status() == 0

@@ -90,6 +90,7 @@ class Starting:
 def _interactive(plan: "EnginePlan", flags: dict[str, Any], console: "Console") -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.patch_stdout import patch_stdout
 
     from ..frontend import logged_history, start_conversation
     from ..home import gyrosi_home
@@ -104,7 +105,11 @@ def _interactive(plan: "EnginePlan", flags: dict[str, Any], console: "Console") 
     try:
         while True:
             try:
-                message = read_message(session)
+                if starting.thread.is_alive():  # what the backend prints while it opens goes
+                    with patch_stdout(raw=True):  # above the prompt, not into the typed line
+                        message = read_message(session)
+                else:
+                    message = read_message(session)
             except KeyboardInterrupt:
                 continue
             except EOFError:
