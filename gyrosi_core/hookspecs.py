@@ -60,16 +60,21 @@ def register_channel_handlers(register):
 
 @hookspec
 def register_commands(cli):
-    """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`)."""
+    """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`).
+
+    Every `gyrosi` invocation calls this hook, so keep it cheap: import what a command needs
+    inside it, or register commands that live in a heavy module by name with
+    `cli.add_lazy_command("module:attr", {"name": "one-line help"})` (imported when one runs).
+    """
 
 
 @hookspec
 def register_engine_options(register):
     """Add flags to the commands that build a turn engine (`run`, `generate`, and any command
-    decorated with `gyrosi_core.frontend.engine_options`): `register(options, apply)`.
+    decorated with `gyrosi_core.options.engine_options`): `register(options, apply)`.
 
     `options` is a list of `click.Option`. `apply(values)` gets their values by parameter name
-    when the command builds its engine and returns a `gyrosi_core.frontend.EngineChoices` (tools
+    when the command builds its engine and returns a `gyrosi_core.options.EngineChoices` (tools
     to switch on, settings merged over `tools.NAME` / `backends.NAME` config sections), or None
     when the flags ask for nothing.
     """
