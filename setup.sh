@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up GyroSI in ./.venv and run it.
-#   ./setup.sh run [ARGS...]   set up, then `gyrosi run --backend gyrosi ARGS...` (the main job)
-#   ./setup.sh test [ARGS...]  set up, then ruff, mypy and the whole test suite (core and plugins)
-#   ./setup.sh install         only set up
+#   ./setup.sh run [ARGS...]   set up what the chat needs (the core, the GyroSI engine, the stub
+#                              and the tools; not torch), then `gyrosi run ARGS...` (the main job)
+#   ./setup.sh test [ARGS...]  set up everything, then ruff, mypy and the whole test suite
+#   ./setup.sh install         only set up everything (core, every plugin, the test tools)
 #   ./setup.sh python          print the Python >= 3.12 set-up would use
 # GYROSI_PYTHON=/path/to/python3.12 picks the interpreter; otherwise PATH, then pyenv.
 set -euo pipefail
@@ -36,12 +37,24 @@ find_python() {
   exit 1
 }
 
-install() {
-  local plugins stamp
+# The plugins the chat uses; `test` and `install` add every other plugin (transformers: torch).
+RUN_PLUGINS="plugins/gyrosi_backend plugins/stub_backend plugins/tools_oss"
+
+install() {  # install [run]: the run set only, else everything
+  local plugins stamp stamp_file extras=".[test]"
   plugins=$(ls -d plugins/*/ 2>/dev/null | while read -r d; do [ -f "$d/pyproject.toml" ] && echo "${d%/}"; done)
   stamp=$(cat pyproject.toml $(for p in $plugins; do echo "$p/pyproject.toml"; done) | sha256sum | cut -c1-16)
-  if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.gyrosi-stamp" 2>/dev/null)" = "$stamp" ]; then
+  stamp_file="$VENV/.gyrosi-stamp"  # everything installed
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
     return
+  fi
+  if [ "${1:-}" = run ]; then
+    plugins=$(for p in $RUN_PLUGINS; do [ -f "$p/pyproject.toml" ] && echo "$p"; done)
+    stamp_file="$VENV/.gyrosi-stamp-run"
+    extras="."
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+      return
+    fi
   fi
   if [ ! -x "$VENV/bin/python" ] || ! usable "$VENV/bin/python"; then
     local py; py=$(find_python)
@@ -51,10 +64,10 @@ install() {
   fi
   say "installing gyrosi and its plugins (${plugins//$'\n'/, }) into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "setuptools>=69" wheel
-  local args=(-e ".[test]")
+  local args=(-e "$extras")
   for p in $plugins; do args+=(-e "$p"); done
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation "${args[@]}"
-  echo "$stamp" > "$VENV/.gyrosi-stamp"
+  echo "$stamp" > "$stamp_file"
 }
 
 cmd=${1:-run}; shift || true
@@ -62,11 +75,8 @@ case "$cmd" in
   install) install ;;
   python) find_python ;;
   run)
-    install
-    # the GyroSI engine when its plugin is installed, else the stub
-    backend=$("$VENV/bin/python" -c 'from gyrosi_core.plugins import PluginHost
-print("gyrosi" if "gyrosi" in PluginHost().backends() else "stub")')
-    exec "$VENV/bin/gyrosi" run --backend "$backend" "$@" ;;
+    install run
+    exec "$VENV/bin/gyrosi" run "$@" ;;  # the GyroSI engine: the default backend
   test)
     install
     "$VENV/bin/ruff" check .

@@ -1,11 +1,17 @@
 """The backend contract: token ids in, token ids out.
 
 A backend plugin registers a factory `factory(config: dict, encoding: HarmonyEncoding) -> Backend`
-(see `hookspecs.register_backends`). Everything stateful — a KV cache, GyroSI session state — is
-the backend's own business, keyed by the `session_id` the turn engine passes with every call;
-an optional `end_session(session_id)` is called when that conversation ends (`/reset`, exit).
-An optional `parallel_sessions` attribute says how many `generate` calls may run at once from
-different threads (the API server's slots per backend); without it, one at a time.
+(see `hookspecs.register_backends`). The turn engine calls `generate(request)` with one frozen
+`GenerateRequest`, so the contract can grow (a new field with a default) without breaking any
+backend. A backend written against the older contract, `generate(tokens, *, stop_tokens,
+max_tokens, temperature, seed, session_id)`, keeps working: `start_generation` calls each kind
+the way it is written.
+
+Everything stateful — a KV cache, GyroSI session state — is the backend's own business, keyed by
+the `session_id` of every request; an optional `end_session(session_id)` is called when that
+conversation ends (`/reset`, exit, an API request served). An optional `parallel_sessions`
+attribute says how many `generate` calls may run at once from different threads (the API
+server's slots per backend); without it, one at a time.
 
 Besides token ids, `generate` may yield `Source` objects: where the answer that follows comes
 from. They are not tokens (they count against no limit); the turn engine turns each into a
@@ -13,6 +19,8 @@ from. They are not tokens (they count against no limit); the turn engine turns e
 annotation) and Chat Completions (the message's `annotations`) pass on to clients.
 """
 
+import functools
+import inspect
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -29,6 +37,53 @@ class Source:
     terms: tuple[str, ...] = ()  # the words of the request that matched it
 
 
+@dataclass(frozen=True)
+class GenerateRequest:
+    """One call to `Backend.generate`.
+
+    `tokens` is the whole conversation rendered in Harmony, ending with `<|start|>assistant`;
+    the backend yields the completion from the first message's header on. It stops after
+    yielding a token in `stop_tokens` (`<|return|>`: the answer is complete, `<|call|>`: a tool
+    call; the stop token is yielded) or after `max_tokens` tokens. At temperature 0 the output
+    must be deterministic; otherwise `seed` makes it reproducible. `session_id` is the same for
+    every call of one conversation.
+    """
+
+    tokens: Sequence[int]
+    stop_tokens: Sequence[int]
+    max_tokens: int
+    temperature: float = 0.0
+    seed: int | None = None
+    session_id: str | None = None
+
+    def as_keywords(self) -> dict[str, Any]:
+        """The keyword arguments of the older `generate(tokens, **keywords)` contract."""
+        return {"stop_tokens": self.stop_tokens, "max_tokens": self.max_tokens,
+                "temperature": self.temperature, "seed": self.seed,
+                "session_id": self.session_id}
+
+
+def start_generation(backend: Any, request: GenerateRequest) -> Iterator["int | Source"]:
+    """`backend.generate` for `request`, whichever contract the backend is written to."""
+    if takes_request(type(backend)):  # type: ignore[arg-type]
+        return iter(backend.generate(request))
+    return iter(backend.generate(request.tokens, **request.as_keywords()))
+
+
+@functools.cache
+def takes_request(backend_type: Any) -> bool:
+    """Whether `generate` takes one `GenerateRequest`: its first parameter is called `request`
+    or annotated `GenerateRequest` (else it takes tokens and keywords, the older way)."""
+    try:
+        params = list(inspect.signature(backend_type.generate).parameters.values())[1:]
+    except (AttributeError, TypeError, ValueError):
+        return False
+    if not params:
+        return False
+    first = params[0]
+    return first.name == "request" or first.annotation in (GenerateRequest, "GenerateRequest")
+
+
 @runtime_checkable
 class Backend(Protocol):
     #: Largest prompt + completion, in tokens, the backend accepts.
@@ -36,22 +91,9 @@ class Backend(Protocol):
     #: True when the backend promises well-formed Harmony output (the conformance suite checks it).
     speaks_harmony: bool
 
-    def generate(
-        self,
-        tokens: Sequence[int],
-        *,
-        stop_tokens: Sequence[int],
-        max_tokens: int,
-        temperature: float = 0.0,
-        seed: int | None = None,
-        session_id: str | None = None,
-    ) -> Iterator["int | Source"]:
-        """Yield completion token ids for the prompt `tokens` (and any `Source` it quotes).
-
-        Stop after yielding a token from `stop_tokens` (the stop token is yielded) or after
-        `max_tokens` tokens, whichever comes first. At temperature 0 the output must be
-        deterministic; otherwise `seed` makes it reproducible.
-        """
+    def generate(self, request: GenerateRequest) -> Iterator["int | Source"]:
+        """Yield completion token ids for `request.tokens` (see `GenerateRequest`), and any
+        `Source` the answer quotes."""
         ...
 
     def describe(self) -> str:
@@ -65,7 +107,8 @@ class Backend(Protocol):
 
 class BaseBackend:
     """Convenience base: sensible defaults for everything but `generate`, which a subclass
-    writes with the signature of `Backend.generate`."""
+    writes as `generate(self, request: GenerateRequest)` (or, the older way, with the keyword
+    arguments of `GenerateRequest.as_keywords`)."""
 
     context_length = 131072
     speaks_harmony = False

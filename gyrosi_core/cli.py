@@ -2,32 +2,14 @@
 
 import logging
 import sys
-from typing import Any
 
 import click
 
 from . import __version__
 from .errors import GyrosiError
-from .frontend import add_engine_options
+from .group import GyrosiGroup
+from .options import add_engine_options
 from .plugins import PluginHost
-
-
-class _UserError(click.ClickException):
-    """Click prints `Error: <message>` and exits with the error's own code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]
-
-
-class GyrosiGroup(click.Group):
-    """Turns a GyrosiError into one sentence and its exit code, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GyrosiError as exc:
-            raise _UserError(str(exc), exc.exit_code) from None
 
 
 def make_cli(host: PluginHost) -> click.Group:
@@ -43,8 +25,10 @@ def make_cli(host: PluginHost) -> click.Group:
         logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
         ctx.obj = host
 
+    assert isinstance(cli, GyrosiGroup)
     host.add_commands(cli)
     add_engine_options(host, cli)
+    cli.on_load = lambda command: add_engine_options(host, command)  # lazy commands, when used
     return cli
 
 

@@ -1,11 +1,19 @@
-"""Configuration: defaults in `config.json`, overridden by `--config`/`GYROSI_CONFIG`, then flags.
+"""Configuration, in layers, each over the one before:
 
-The core section is validated here; each backend/tool section is a plain mapping handed to its
-plugin, which validates it with its own pydantic model (see `validate_section`).
+1. the defaults shipped inside this package (`gyrosi_core/defaults.json`);
+2. the user's config file, `config.json` in the platform's config directory
+   (`~/.config/gyrosi/config.json` on Linux), when it exists;
+3. `--config FILE`, else `$GYROSI_CONFIG`;
+4. command-line flags.
+
+A file need only hold the keys it changes; sections merge key by key. The core section is
+validated here; each backend/tool section is a plain mapping handed to its plugin, which
+validates it with its own pydantic model (see `validate_section`).
 """
 
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,16 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConfigError
 
 ReasoningEffortName = Literal["low", "medium", "high"]
-
-# A checkout keeps its defaults beside pyproject.toml; an installed wheel uses the model defaults,
-# which tests/test_config.py keeps identical to that file.
-REPO_CONFIG = Path(__file__).resolve().parent.parent / "config.json"
+DEFAULTS = "defaults.json"  # package data; tests/test_config.py keeps it equal to the models
 
 
 class CoreConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = "stub"
+    backend: str | None = None  # None: the GyroSI engine if installed, else the only backend
     model_identity: str = "You are GyroSI, a model served by the GyroSI plugin host."
     reasoning_effort: ReasoningEffortName = "medium"
     developer_message: str = ""
@@ -33,7 +38,8 @@ class CoreConfig(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     seed: int | None = None
     context_length: int = Field(default=131072, gt=0)
-    tools: list[str] | None = None  # None: every tool its plugin enables by default
+    tools: list[str] | None = None  # None: only the core's own default tools; plugins' are off
+    log: bool = True  # log every turn of `run`/`generate` to $GYROSI_HOME/logs.sqlite3
 
 
 class ServeConfig(BaseModel):
@@ -70,7 +76,8 @@ class Config(BaseModel):
         return dict(self.tools.get(name, {}))
 
 
-def _describe(err: ValidationError, prefix: str = "") -> str:
+def describe(err: ValidationError, prefix: str = "") -> str:
+    """The first problem of a validation error as `key.path: message`."""
     first = err.errors()[0]
     parts = [*(prefix.split(".") if prefix else []), *(str(p) for p in first["loc"])]
     key = ".".join(parts)
@@ -80,19 +87,23 @@ def _describe(err: ValidationError, prefix: str = "") -> str:
     return f"{key}: {msg}" if key else msg
 
 
+def user_config_path() -> Path:
+    """`config.json` in the platform's user config directory (it need not exist)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("gyrosi")) / "config.json"
+
+
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file given with `--config`, else `$GYROSI_CONFIG`, else None."""
     if explicit:
         return Path(explicit)
     if env := os.environ.get("GYROSI_CONFIG"):
         return Path(env)
-    return REPO_CONFIG if REPO_CONFIG.is_file() else None
+    return None
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the config; every problem is one sentence naming the file and key."""
-    path = config_path(explicit)
-    if path is None:
-        return Config()
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -106,10 +117,64 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"Config file {path} cannot be read: {exc}.") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"Config file {path} must hold a JSON object at the top level.")
+    return raw
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`; mappings merge key by key, anything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def defaults() -> dict[str, Any]:
+    """The defaults shipped with the package."""
+    data: dict[str, Any] = json.loads(files(__package__).joinpath(DEFAULTS).read_text("utf-8"))
+    return data
+
+
+def _validate(raw: dict[str, Any], path: Path | None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"Config file {path}: {_describe(exc)}.") from exc
+        where = f"Config file {path}" if path else "Built-in defaults"
+        raise ConfigError(f"{where}: {describe(exc)}.") from exc
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """The layered config; every problem is one sentence naming the file and key."""
+    raw = defaults()
+    config = _validate(raw, None)
+    user = user_config_path()
+    for path in (user if user.is_file() else None, config_path(explicit)):
+        if path is not None:
+            raw = _merge(raw, _read(path))
+            config = _validate(raw, path)
+    return config
+
+
+CORE_FLAGS = ("backend", "reasoning_effort", "developer_message", "max_tokens", "temperature",
+              "seed")
+
+
+def resolve_config(config_file: str | None, flags: dict[str, Any]) -> Config:
+    """The layered config with command-line flags on top; a bad flag value is reported like a
+    bad config key."""
+    config = load_config(config_file)
+    overrides = {k: flags[k] for k in CORE_FLAGS if flags.get(k) is not None}
+    if flags.get("no_log"):
+        overrides["log"] = False
+    if not overrides:
+        return config
+    try:
+        core = CoreConfig.model_validate({**config.core.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid option: {describe(exc).replace('_', '-')}.") from exc
+    return config.model_copy(update={"core": core})
 
 
 def validate_section[M: BaseModel](model: type[M], section: dict[str, Any], where: str) -> M:
@@ -117,4 +182,4 @@ def validate_section[M: BaseModel](model: type[M], section: dict[str, Any], wher
     try:
         return model.model_validate(section)
     except ValidationError as exc:
-        raise ConfigError(f"Invalid config: {_describe(exc, where)}.") from exc
+        raise ConfigError(f"Invalid config: {describe(exc, where)}.") from exc

@@ -28,13 +28,22 @@ def register_backends(register):
 
 @hookspec
 def register_tools(register):
-    """Register tools: `register(name, factory, enabled=True, description=None)`.
+    """Register tools: `register(function)` or `register(name, factory, description=None)`.
 
-    `name` is a builtin namespace (`browser`, `python`) or a function name (`functions.add`).
-    `factory(config: dict)` returns a `gpt_oss.tools.tool.Tool` for a namespace, or a
-    `gyrosi_core.tools.FunctionTool` for a function. It is called once per conversation, so a
-    stateful tool (a Jupyter kernel) lives as long as the conversation. `enabled=False` keeps the
-    tool off until a user asks for it (`--tool NAME` or `core.tools` in the config).
+    `register(function)` turns a plain typed Python function into the function tool
+    `functions.<its name>`: its docstring is the description, its type hints the JSON schema of
+    its arguments (checked before it is called), and what it returns (text, or anything JSON
+    can hold) goes back to the model.
+
+    Otherwise `name` is a builtin namespace (`browser`, `python`) or a function name
+    (`functions.add`), and `factory(config: dict)` returns a `gpt_oss.tools.tool.Tool` for a
+    namespace, or a `gyrosi_core.tools.FunctionTool` whose recipient is `name`, from
+    `config`, the tool's section of the config file (`tools.NAME`). It is called once per
+    conversation, so a stateful tool (a Jupyter kernel) lives as long as the conversation.
+
+    A plugin's tool is off until the user enables it (`--tool NAME` or `core.tools` in the
+    config): installing a plugin never puts its tools into every conversation. (`enabled` is
+    accepted for compatibility; only the core's own tools may be on by default.)
     """
 
 
@@ -51,16 +60,21 @@ def register_channel_handlers(register):
 
 @hookspec
 def register_commands(cli):
-    """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`)."""
+    """Add commands to the `gyrosi` click group (front-ends such as `run`, `serve`, `atlas`).
+
+    Every `gyrosi` invocation calls this hook, so keep it cheap: import what a command needs
+    inside it, or register commands that live in a heavy module by name with
+    `cli.add_lazy_command("module:attr", {"name": "one-line help"})` (imported when one runs).
+    """
 
 
 @hookspec
 def register_engine_options(register):
     """Add flags to the commands that build a turn engine (`run`, `generate`, and any command
-    decorated with `gyrosi_core.frontend.engine_options`): `register(options, apply)`.
+    decorated with `gyrosi_core.options.engine_options`): `register(options, apply)`.
 
     `options` is a list of `click.Option`. `apply(values)` gets their values by parameter name
-    when the command builds its engine and returns a `gyrosi_core.frontend.EngineChoices` (tools
+    when the command builds its engine and returns a `gyrosi_core.options.EngineChoices` (tools
     to switch on, settings merged over `tools.NAME` / `backends.NAME` config sections), or None
     when the flags ask for nothing.
     """

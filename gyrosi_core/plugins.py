@@ -7,6 +7,7 @@ restricts what is loaded. Tests build a host with `PluginHost(entry_points=False
 `host.register(module)`.
 """
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -20,65 +21,35 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
+from .group import GyrosiGroup
+from .specs import (
+    CORE_DISTRIBUTION,
+    BackendSpec,
+    EngineOptionSpec,
+    HandlerSpec,
+    PluginFailure,
+    PluginInfo,
+    RouteSpec,
+    ToolSpec,
+)
+
+__all__ = [
+    "BackendSpec", "EngineOptionSpec", "HandlerSpec", "PluginFailure", "PluginHost", "PluginInfo",
+    "ToolSpec",
+]
 
 ENTRY_POINT_GROUP = "gyrosi"
+# The core's own front-ends and handlers, registered through the same hooks as any plugin.
+# Named, not imported, so this module depends on none of them.
+DEFAULT_PLUGINS = (
+    "gyrosi_core.default_plugins.handlers",
+    "gyrosi_core.default_plugins.run",
+    "gyrosi_core.default_plugins.generate",
+    "gyrosi_core.default_plugins.serve",
+    "gyrosi_core.default_plugins.logs",
+    "gyrosi_core.default_plugins.info",
+)
 _reported_failures: set[str] = set()  # "reported once" holds across hosts in one process
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    name: str
-    distribution: str
-    version: str
-
-
-@dataclass(frozen=True)
-class PluginFailure:
-    name: str
-    distribution: str
-    error: str
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    name: str
-    factory: Callable[..., Any]
-    description: str
-    plugin: PluginInfo
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    factory: Callable[[dict[str, Any]], Any]
-    enabled: bool
-    description: str
-    plugin: PluginInfo
-
-
-@dataclass(frozen=True)
-class EngineOptionSpec:
-    options: tuple[click.Option, ...]
-    apply: Callable[[dict[str, Any]], Any]
-    plugin: PluginInfo
-
-
-@dataclass(frozen=True)
-class RouteSpec:
-    route: Any  # a starlette BaseRoute
-    public: bool
-    plugin: PluginInfo
-
-    @property
-    def name(self) -> str:
-        return str(getattr(self.route, "path", "") or "/")
-
-
-@dataclass(frozen=True)
-class HandlerSpec:
-    name: str
-    factory: Callable[..., Any]
-    plugin: PluginInfo
 
 
 def _allowed() -> set[str] | None:
@@ -111,11 +82,10 @@ class PluginHost:
     def __post_init__(self) -> None:
         self.pm = pluggy.PluginManager("gyrosi")
         self.pm.add_hookspecs(hookspecs)
-        from . import default_plugins  # the built-in front-ends and handlers, via the same hooks
-
-        for module in default_plugins.MODULES:
-            name = "core." + module.__name__.rsplit(".", 1)[-1]
-            self.register(module, PluginInfo(name, "gyrosi", _core_version()))
+        for dotted in DEFAULT_PLUGINS:
+            name = "core." + dotted.rsplit(".", 1)[-1]
+            module = importlib.import_module(dotted)
+            self.register(module, PluginInfo(name, CORE_DISTRIBUTION, _core_version()))
         if self.entry_points:
             self._load_entry_points()
 
@@ -136,7 +106,7 @@ class PluginHost:
             try:
                 module = ep.load()
             except Exception as exc:
-                self._fail(PluginInfo(ep.name, dist, version), exc)
+                self.fail(PluginInfo(ep.name, dist, version), exc)
                 continue
             self.pm.register(module, name=ep.name)
             self.info[ep.name] = PluginInfo(ep.name, dist, version)
@@ -155,13 +125,14 @@ class PluginHost:
             try:
                 impl.function(register)
             except Exception as exc:  # a plugin whose hook raises is skipped, like one that
-                self._fail(info, exc)  # fails to import
+                self.fail(info, exc)  # fails to import
         return found
 
     def _info_of(self, plugin_name: str) -> PluginInfo:
         return self.info.get(plugin_name, PluginInfo(plugin_name, "?", ""))
 
-    def _fail(self, info: PluginInfo, exc: Exception) -> None:
+    def fail(self, info: PluginInfo, exc: Exception) -> None:
+        """Record and report (once, on stderr) a plugin that cannot do what it registered."""
         failure = PluginFailure(info.name, info.distribution, f"{type(exc).__name__}: {exc}")
         if failure not in self.failures:
             self.failures.append(failure)
@@ -175,9 +146,19 @@ class PluginHost:
         return _unique(self._collect("register_backends", make), "backend")
 
     def tools(self) -> dict[str, ToolSpec]:
-        def make(info, name: str, factory, enabled: bool = True, description=None):
-            doc = description or (factory.__doc__ or "").strip().split("\n")[0]
-            return ToolSpec(name, factory, enabled, doc, info)
+        """Registered tools. Only the core's own may be on by default: a plugin's tool is off
+        until the user enables it (`--tool NAME`, `core.tools`), whatever it registers."""
+
+        def make(info: PluginInfo, name: Any, factory: Any = None, enabled: bool = False,
+                 description: str | None = None) -> ToolSpec:
+            if factory is None and callable(name):  # register(fn): a plain typed function
+                from .tools import FunctionTool
+
+                tool = FunctionTool.from_function(name)
+                name, factory = tool.recipient, _constant(tool)
+                description = description or tool.description
+            doc = description or (getattr(factory, "__doc__", None) or "").strip().split("\n")[0]
+            return ToolSpec(name, factory, enabled and info.is_core, doc, info)
 
         return _unique(self._collect("register_tools", make), "tool")
 
@@ -204,7 +185,7 @@ class PluginHost:
             try:
                 impl.function(cli)
             except Exception as exc:  # one bad front-end must not take the CLI down
-                self._fail(self._info_of(impl.plugin_name), exc)
+                self.fail(self._info_of(impl.plugin_name), exc)
 
     def registrations(self) -> dict[str, dict[str, list[str]]]:
         """What each plugin registers, for `gyrosi plugins`."""
@@ -221,14 +202,14 @@ class PluginHost:
         for option_spec in self.engine_options():
             flags = table[option_spec.plugin.name].setdefault("engine_options", [])
             flags.extend(o.opts[0] for o in option_spec.options)
-        probe = click.Group()
+        probe = GyrosiGroup()
         for impl in self.pm.hook.register_commands.get_hookimpls():
-            before = set(probe.commands)
+            before = {*probe.commands, *probe.lazy}
             try:
                 impl.function(probe)
             except Exception:
                 continue
-            added = sorted(set(probe.commands) - before)
+            added = sorted({*probe.commands, *probe.lazy} - before)
             if added:
                 table[impl.plugin_name]["commands"] = added
         return table
@@ -245,6 +226,14 @@ def _unique[S: (BackendSpec, ToolSpec, HandlerSpec)](specs: list[S], kind: str) 
             )
         seen[spec.name] = spec
     return seen
+
+
+def _constant(tool: Any) -> Callable[[dict[str, Any]], Any]:
+    def factory(config: dict[str, Any]) -> Any:
+        return tool
+
+    factory.__doc__ = tool.description
+    return factory
 
 
 def _core_version() -> str:

@@ -7,6 +7,15 @@ Fixtures:
     plugin_site        factory: write an installed-looking plugin distribution into a temp dir
                        that a `gyrosi` subprocess discovers through PYTHONPATH
 
+For tool and channel-handler authors:
+    scripted_turn      factory: one turn on a scripted backend (no model) with your plugins;
+                       `call=("functions.NAME", {...})` makes the model call your tool (it is
+                       enabled for the turn), and the final answer quotes the tool's reply
+    EventRecorder      a channel handler that keeps every event it sees (`.events`, `.finals`)
+
+For backend authors: `harmony_reply(encoding, text)` is what a backend yields for a final answer
+(and `harmony_reply(encoding, args, recipient=...)` for a tool call).
+
 Servers: `ServeProcess(home, config, env).start()` runs `gyrosi serve` as a real process on a
 free 127.0.0.1 port (`free_port()`); its `url` takes any HTTP or OpenAI client.
 
@@ -33,9 +42,12 @@ ENV_KEYS = ("GYROSI_HOME", "GYROSI_CONFIG", "GYROSI_LOAD_PLUGINS")
 
 @pytest.fixture
 def gyrosi_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary GYROSI_HOME, and an empty user config directory (XDG_CONFIG_HOME), so the
+    test sees the packaged defaults and nothing of the user's own config."""
     home = tmp_path / "gyrosi-home"
     home.mkdir()
     monkeypatch.setenv("GYROSI_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
     monkeypatch.delenv("GYROSI_CONFIG", raising=False)
     monkeypatch.delenv("GYROSI_LOAD_PLUGINS", raising=False)
     return home
@@ -104,11 +116,137 @@ def plugin_site(tmp_path: Path) -> Callable[..., PluginSite]:
 def run_gyrosi(
     *args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real `gyrosi` CLI in a subprocess (same interpreter) and capture its output."""
+    """Run the real `gyrosi` CLI in a subprocess (same interpreter) and capture its output.
+
+    Standard input is `input`, or empty: never the test runner's own (piped stdin is read).
+    """
     return subprocess.run(
         [sys.executable, "-m", "gyrosi_core", *args],
-        env=env, input=input, capture_output=True, text=True, timeout=timeout,
+        env=env, input=input if input is not None else "", capture_output=True, text=True,
+        timeout=timeout,
     )
+
+
+# -- scripted turns, for tool and handler authors ------------------------------------------------
+
+
+def harmony_reply(encoding: Any, text: str, *, recipient: str | None = None,
+                  channel: str | None = None) -> list[int]:
+    """The tokens a backend yields for one assistant message: a final answer ending the turn with
+    `<|return|>`, or (with `recipient`) a tool call ending it with `<|call|>`.
+
+    The prompt a backend receives already ends with `<|start|>assistant`, so what it yields
+    starts at the message's header (`<|channel|>...`) and ends with the stop token.
+    """
+    from openai_harmony import Message, Role
+
+    message = Message.from_role_and_content(Role.ASSISTANT, text)
+    if recipient:
+        message = message.with_recipient(recipient).with_content_type("<|constrain|>json")
+    message = message.with_channel(channel or ("commentary" if recipient else "final"))
+    rendered = encoding.decode(encoding.render(message))
+    body = rendered.removeprefix("<|start|>assistant").removesuffix("<|end|>")
+    return list(encoding.encode(body + ("<|call|>" if recipient else "<|return|>"),
+                                 allowed_special="all"))
+
+
+class ScriptedBackend:
+    """A backend that follows a script: call `call` (recipient, arguments) if given, then, once
+    the tool has answered, give `final` with `{tool}` replaced by the tool's reply."""
+
+    context_length = 131072
+    speaks_harmony = True
+
+    def __init__(self, encoding: Any, call: tuple[str, Any] | None, final: str) -> None:
+        self.encoding = encoding
+        self.call = call
+        self.final = final
+
+    def generate(self, request: Any) -> Iterator[int]:
+        prompt = self.encoding.decode(list(request.tokens))
+        turn = prompt[prompt.rfind("<|start|>user"):]
+        if self.call is not None and f"<|start|>{self.call[0]} to=assistant" not in turn:
+            args = self.call[1] if isinstance(self.call[1], str) else json.dumps(self.call[1])
+            out = harmony_reply(self.encoding, args, recipient=self.call[0])
+        else:
+            answered = turn.rsplit("<|message|>", 1)[-1].split("<|end|>", 1)[0]
+            out = harmony_reply(self.encoding, self.final.replace("{tool}", answered))
+        yield from out[: request.max_tokens]
+
+    def describe(self) -> str:
+        return "Scripted test backend"
+
+    def close(self) -> None:
+        pass
+
+
+class EventRecorder:
+    """A channel handler that keeps every turn event it is given."""
+
+    def __init__(self, channels: frozenset[str] | None = None) -> None:
+        self.channels = channels
+        self.events: list[Any] = []
+
+    def on_event(self, event: Any) -> None:
+        self.events.append(event)
+
+    @property
+    def finals(self) -> list[str]:
+        """The text of each final-channel message."""
+        from .events import MessageEnd
+
+        return [e.text for e in self.events if isinstance(e, MessageEnd) and e.channel == "final"]
+
+    def of_type(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture
+def scripted_turn(gyrosi_home: Path, harmony_encoding: Any) -> Callable[..., EventRecorder]:
+    """`scripted_turn(*plugins, text="hi", call=None, final="{tool}", config=None,
+    frontend="test")`: run one turn with `plugins` registered (their tools, their handlers) on
+    a scripted backend; returns an `EventRecorder` holding every event of the turn."""
+    from .channels import HandlerContext, open_handlers
+    from .config import Config
+    from .plugins import PluginHost
+    from .turn import build_engine
+
+    def run(*plugins: ModuleType | object, text: str = "hi",
+            call: tuple[str, Any] | None = None, final: str = "{tool}",
+            config: dict[str, Any] | None = None, frontend: str = "test") -> EventRecorder:
+        host = PluginHost(entry_points=False)
+        for plugin in plugins:
+            host.register(plugin)
+        settings = Config.model_validate(config or {})
+        recorder = EventRecorder()
+        handlers = [*open_handlers(host, HandlerContext(frontend, settings)), recorder]
+        scripted = _scripted_plugin(call, final)
+        host.register(scripted)
+        tool = call[0] if call else None
+        enable = [name for name in host.tools() if tool and (tool == name or
+                                                            tool.startswith(name + "."))]
+        engine = build_engine(host, settings, "scripted", handlers=handlers, enable_tools=enable)
+        conv = engine.new_conversation()
+        try:
+            for _ in engine.user_turn(conv, text):
+                pass
+        finally:
+            engine.end_conversation(conv)
+            engine.close()
+        return recorder
+
+    return run
+
+
+def _scripted_plugin(call: tuple[str, Any] | None, final: str) -> object:
+    from .hookspecs import hookimpl
+
+    class Scripted:
+        @hookimpl
+        def register_backends(self, register: Callable[..., None]) -> None:
+            register("scripted", lambda config, encoding: ScriptedBackend(encoding, call, final))
+
+    return Scripted()
 
 
 # -- backend conformance suite ---------------------------------------------------------------
@@ -155,10 +293,13 @@ class BackendConformance:
         return engine.render(conv)
 
     def _generate(self, backend: Any, engine: Any, prompt: list[int], **kw: Any) -> list[int]:
+        from .backend import GenerateRequest, start_generation
+
         options = {"stop_tokens": engine.stop_tokens, "max_tokens": self.max_tokens,
                    "temperature": 0.0, "seed": 0, "session_id": "conformance"} | kw
         # the token ids; `Source` objects a backend may yield among them are not tokens
-        return [t for t in backend.generate(prompt, **options) if isinstance(t, int)]
+        return [t for t in start_generation(backend, GenerateRequest(prompt, **options))
+                if isinstance(t, int)]
 
     def test_describes_itself(self, backend: Any) -> None:
         assert isinstance(backend.describe(), str) and backend.describe().strip()

@@ -5,24 +5,47 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from gpt_oss.tools.tool import Tool
 from openai_harmony import Author, Message, Role, TextContent, ToolDescription, ToolNamespaceConfig
+from pydantic import ValidationError
 
 from .harmony import message_text
 
 
 @dataclass
 class FunctionTool:
-    """A developer-declared function (`functions.NAME`): JSON arguments in, text out."""
+    """A developer-declared function (`functions.NAME`): JSON arguments in, text out.
+
+    `FunctionTool.from_function(fn)` builds one from a plain typed function: its name, its
+    docstring as the description, and the JSON schema of its parameters from their type hints.
+    """
 
     name: str  # without the `functions.` prefix
     description: str
-    fn: Callable[..., str | Awaitable[str]]
+    fn: Callable[..., Any]
     parameters: dict[str, Any] = field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
+
+    @classmethod
+    def from_function(cls, fn: Callable[..., Any], name: str | None = None) -> "FunctionTool":
+        """A tool from `fn`; the model's arguments are validated against its type hints."""
+        from pydantic import TypeAdapter, validate_call
+
+        description = inspect.getdoc(fn) or ""
+        schema = TypeAdapter(cast(Any, fn)).json_schema()  # a function: its arguments
+        properties = {  # pydantic's titles only repeat the names: tokens the model need not read
+            name: {k: v for k, v in prop.items() if k != "title"}
+            for name, prop in schema.get("properties", {}).items()
+        }
+        parameters: dict[str, Any] = {"type": "object", "properties": properties}
+        if schema.get("required"):
+            parameters["required"] = schema["required"]
+        if schema.get("$defs"):
+            parameters["$defs"] = schema["$defs"]
+        return cls(name or fn.__name__, description, validate_call(fn), parameters)
 
     @property
     def recipient(self) -> str:
@@ -60,7 +83,7 @@ def _call_function(tool: FunctionTool, raw_args: str, loop: asyncio.AbstractEven
         raise ToolCallError("Error: arguments must be a JSON object.")
     try:
         result = tool.fn(**args)
-    except TypeError as exc:  # wrong or missing argument names
+    except (TypeError, ValidationError) as exc:  # wrong, missing or mistyped arguments
         raise ToolCallError(f"Error: bad arguments for {tool.recipient}: {exc}.") from exc
     if inspect.isawaitable(result):
         result = loop.run_until_complete(_await(result))

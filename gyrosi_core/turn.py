@@ -32,7 +32,7 @@ from openai_harmony import (
     ToolDescription,
 )
 
-from .backend import Backend, Source
+from .backend import Backend, GenerateRequest, Source, start_generation
 from .channels import ChannelHandler, wants
 from .config import Config, CoreConfig
 from .errors import ContextLengthError, GyrosiError, PluginError
@@ -50,7 +50,7 @@ from .events import (
     Usage,
 )
 from .harmony import SpecialTokens, message_text
-from .plugins import PluginInfo, ToolSpec
+from .specs import BackendSpec, PluginInfo, ToolSpec
 from .tools import FunctionTool, dispatch, namespace_config
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,10 @@ class TurnEngine:
         tools: dict[str, ToolSpec] | None = None,
         handlers: Sequence[ChannelHandler] = (),
         raw: bool = False,
+        backend_name: str = "",
     ) -> None:
         self.backend = backend
+        self.backend_name = backend_name or type(backend).__name__  # as registered
         self.raw = raw  # also emit RawText per token
         self.encoding = encoding
         self.config = config or Config()
@@ -193,7 +195,13 @@ class TurnEngine:
         tools = {}
         for name, spec in self.tool_specs.items():
             with _starting("tool", name, spec.plugin):
-                tools[name] = spec.factory(self.config.tool_section(name))
+                tools[name] = tool = spec.factory(self.config.tool_section(name))
+            if isinstance(tool, FunctionTool) and tool.recipient != name:
+                raise PluginError(
+                    f"The tool {name!r} from {spec.plugin.distribution} is a function named "
+                    f"{tool.recipient!r}; register it as {tool.recipient!r} (or with "
+                    f"register(function), which names it once)."
+                )
         return Conversation(tools=tools)
 
     def close(self) -> None:
@@ -278,14 +286,14 @@ class TurnEngine:
             parser = StreamableParser(self.encoding, role=Role.ASSISTANT)
             tracker = _ParseTracker(parser, self.special)
             count, stop, error = 0, None, None
-            tokens = self.backend.generate(
-                prompt,
+            tokens = start_generation(self.backend, GenerateRequest(
+                tokens=prompt,
                 stop_tokens=self.stop_tokens,
                 max_tokens=max_new,
                 temperature=settings.temperature,
                 seed=settings.seed,
                 session_id=conv.id,
-            )
+            ))
             try:
                 for token in tokens:
                     if isinstance(token, Source):
@@ -359,31 +367,90 @@ class TurnEngine:
 def build_engine(
     host: Any,
     config: Config,
-    backend_name: str,
+    backend_name: str | None = None,
     *,
     handlers: Sequence[ChannelHandler] = (),
     enable_tools: Sequence[str] = (),
     no_tools: bool = False,
     raw: bool = False,
 ) -> TurnEngine:
-    """Resolve backend, tools and encoding from a plugin host; the entry point for front-ends."""
-    from .encoding import get_encoding
+    """Resolve backend, tools and encoding from a plugin host; the entry point for front-ends.
 
-    spec = backend_spec(host, backend_name)
-    encoding = get_encoding()
-    with _starting("backend", backend_name, spec.plugin):
-        backend = spec.factory(config.backend_section(backend_name), encoding)
-    return TurnEngine(
-        backend,
-        encoding,
-        config=config,
-        tools=select_tools(host.tools(), config, enable_tools, no_tools),
-        handlers=handlers,
-        raw=raw,
+    With no `backend_name` the default backend is used (see `choose_backend`).
+    """
+    return plan_engine(host, config, backend_name, handlers=handlers, enable_tools=enable_tools,
+                       no_tools=no_tools, raw=raw).build()
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """Everything about an engine that is quick to check (backend and tool names), before the
+    slow part, starting the backend, which `build` does (a front-end may do it in a thread)."""
+
+    backend: BackendSpec
+    config: Config
+    tools: dict[str, ToolSpec]
+    handlers: Sequence[ChannelHandler] = ()
+    raw: bool = False
+
+    def build(self) -> TurnEngine:
+        from .encoding import get_encoding
+
+        encoding = get_encoding()
+        spec = self.backend
+        with _starting("backend", spec.name, spec.plugin):
+            backend = spec.factory(self.config.backend_section(spec.name), encoding)
+        return TurnEngine(backend, encoding, config=self.config, tools=self.tools,
+                          handlers=self.handlers, raw=self.raw, backend_name=spec.name)
+
+
+def plan_engine(
+    host: Any,
+    config: Config,
+    backend_name: str | None = None,
+    *,
+    handlers: Sequence[ChannelHandler] = (),
+    enable_tools: Sequence[str] = (),
+    no_tools: bool = False,
+    raw: bool = False,
+) -> EnginePlan:
+    """An `EnginePlan`; unknown backend or tool names fail here, in one sentence."""
+    spec = choose_backend(host, backend_name)
+    tools = select_tools(host.tools(), config, enable_tools, no_tools)
+    return EnginePlan(spec, config, tools, tuple(handlers), raw)
+
+
+DEFAULT_BACKEND = "gyrosi"  # the GyroSI engine, when its plugin is installed
+INSTALL_HINT = (
+    "install the GyroSI engine (`pip install gyrosi-backend`, or `./setup.sh install` in a "
+    "checkout) or another backend plugin"
+)
+
+
+def choose_backend(host: Any, backend_name: str | None = None) -> BackendSpec:
+    """The backend called `backend_name`; with none, the GyroSI engine when it is installed,
+    else the only installed backend. Otherwise one sentence saying what to do."""
+    from .errors import UnknownBackendError
+
+    if backend_name:
+        return backend_spec(host, backend_name)
+    backends = host.backends()
+    if DEFAULT_BACKEND in backends:
+        return backends[DEFAULT_BACKEND]
+    if len(backends) == 1:
+        return next(iter(backends.values()))
+    if not backends:
+        failed = "".join(
+            f" (plugin {f.name!r} failed to load: {f.error})" for f in host.failures
+        )
+        raise UnknownBackendError(f"No backend is installed{failed}; {INSTALL_HINT}.")
+    raise UnknownBackendError(
+        f"Several backends are installed ({', '.join(sorted(backends))}); choose one with "
+        f"--backend NAME or core.backend in the config."
     )
 
 
-def backend_spec(host: Any, backend_name: str) -> Any:
+def backend_spec(host: Any, backend_name: str) -> BackendSpec:
     """The registered backend called `backend_name`, or one sentence listing the installed ones
     (and any plugin that failed to load, the likely reason one is missing)."""
     from .errors import UnknownBackendError
@@ -391,13 +458,13 @@ def backend_spec(host: Any, backend_name: str) -> Any:
     backends = host.backends()
     spec = backends.get(backend_name)
     if spec is None:
-        installed = ", ".join(sorted(backends)) or "none"
+        installed = ", ".join(sorted(backends))
         failed = "".join(
             f" (plugin {f.name!r} failed to load: {f.error})" for f in host.failures
         )
-        raise UnknownBackendError(
-            f"Unknown backend {backend_name!r}; installed backends: {installed}{failed}."
-        )
+        hint = f"installed backends: {installed}" if installed else \
+            f"no backend is installed; {INSTALL_HINT}"
+        raise UnknownBackendError(f"Unknown backend {backend_name!r}; {hint}{failed}.")
     return spec
 
 

@@ -1,17 +1,11 @@
-"""config.json defaults, --config / GYROSI_CONFIG, flags on top, one sentence per bad key."""
+"""--config / GYROSI_CONFIG over the packaged defaults, flags on top, one sentence per bad key
+(the layers themselves: tests/test_defaults.py)."""
 
 import json
 
 import pytest
 
-from gyrosi_core.config import Config
 from gyrosi_core.testing import run_gyrosi
-
-from .conftest import REPO
-
-
-def test_config_json_holds_the_model_defaults():
-    assert Config.model_validate(json.loads((REPO / "config.json").read_text())) == Config()
 
 
 @pytest.mark.parametrize(
@@ -30,7 +24,7 @@ def test_bad_config_names_the_key(gyrosi_home, tmp_path, raw, expected):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))
     result = run_gyrosi("generate", "--config", str(path), "hi",
-                        env={"GYROSI_HOME": str(gyrosi_home)})
+                        env={"GYROSI_HOME": str(gyrosi_home), "GYROSI_LOAD_PLUGINS": "stub"})
     assert result.returncode == 1
     assert expected in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -49,7 +43,8 @@ def test_malformed_json_and_missing_file(gyrosi_home, tmp_path):
 def test_env_config_and_flag_overrides(gyrosi_home, tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"core": {"max_tokens": 5}}))
-    env = {"GYROSI_HOME": str(gyrosi_home), "GYROSI_CONFIG": str(path)}
+    env = {"GYROSI_HOME": str(gyrosi_home), "GYROSI_CONFIG": str(path),
+           "GYROSI_LOAD_PLUGINS": "stub"}
     short = json.loads(run_gyrosi("generate", "--json", "hello there", env=env).stdout)
     assert short["stop_reason"] == "length" and short["usage"]["completion_tokens"] == 5
     full = json.loads(run_gyrosi("generate", "--json", "--max-tokens", "500", "hello there",

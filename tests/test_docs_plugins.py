@@ -1,83 +1,85 @@
-"""Every example in docs/plugins.md works, installed as one plugin and run through `gyrosi`."""
+"""docs/plugins.md, followed word for word: every file it shows is written, every command it
+shows is run in a fresh virtual environment (offline: pip is told to use no index), and every
+line of output it shows must appear, in order, in what the command prints."""
 
-import json
+import os
 import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
 
-import httpx
-
-from gyrosi_core.testing import ServeProcess, run_gyrosi
+import pytest
 
 from .conftest import REPO
 
 DOC = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
-EXAMPLES = re.findall(r"<!-- example -->\n```python\n(.*?)```", DOC, re.S)
+FILES = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", DOC, re.S)
+RUNS = re.findall(r"<!-- run: (\S+) -->\n```console\n(.*?)```", DOC, re.S)
+HOOKS = ["register_backends", "register_tools", "register_channel_handlers", "register_commands",
+         "register_engine_options", "register_routes"]
 
 
-def test_there_is_an_example_per_hook():
-    hooks = ["register_backends", "register_tools", "register_channel_handlers",
-             "register_commands", "register_engine_options", "register_routes"]
-    assert [next(h for h in hooks if f"def {h}(" in ex) for ex in EXAMPLES] == hooks
+def commands(block: str) -> list[tuple[str, list[str]]]:
+    """(command, the output lines shown after it) for each `$ ` line of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return steps
 
 
-def _install(plugin_site, gyrosi_home):
-    site = plugin_site()
-    for i, source in enumerate(EXAMPLES):
-        site.add(f"gyrosi-doc-example-{i}", f"gyrosi_doc_example_{i}", source)
-    return site.env(GYROSI_HOME=str(gyrosi_home))
+def test_the_page_shows_every_hook_and_a_complete_package():
+    code = "\n".join(text for _, text in FILES) + DOC
+    assert all(f"def {hook}(" in code for hook in HOOKS)
+    names = [path for path, _ in FILES]
+    assert "gyrosi-shout/pyproject.toml" in names and "gyrosi-shout/tests/test_shout.py" in names
+    assert RUNS and all(commands(block) for _, block in RUNS)
 
 
-def test_doc_examples_run(plugin_site, gyrosi_home, tmp_path):
-    env = _install(plugin_site, gyrosi_home)
-    counts = tmp_path / "counts.txt"
-    script = {"match": "times", "reply": [{"channel": "commentary",
-                                           "recipient": "functions.multiply",
-                                           "content_type": "json", "text": '{"a": 6, "b": 7}'}],
-              "after_tool": [{"channel": "final", "text": "six times seven is {tool}"}]}
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({
-        "backends": {"stub": {"script": [script]}},
-        "tools": {"functions.multiply": {"scale": 10}},
-        "handlers": {"word_counter": {"path": str(counts)}},
-    }))
-    listing = json.loads(run_gyrosi("plugins", "--json", env=env).stdout)
-    registered = {k: v for p in listing["plugins"] for k, v in p.items()
-                  if k in ("backends", "tools", "channel_handlers", "commands", "engine_options",
-                           "routes")
-                  and p["distribution"].startswith("gyrosi-doc-example")}
-    assert registered == {"backends": ["reverse"], "tools": ["functions.multiply"],
-                          "channel_handlers": ["word_counter"], "commands": ["each"],
-                          "engine_options": ["--scale"], "routes": ["/uptime", "/hello"]}
-
-    reverse = run_gyrosi("generate", "--backend", "reverse", "stressed", env=env)
-    assert reverse.stdout == "desserts\n", reverse.stderr
-    tool = run_gyrosi("generate", "--config", str(config), "what is six times seven", env=env)
-    assert tool.stdout == "six times seven is 420\n", tool.stderr
-    assert counts.read_text() == "5\n"  # the handler counted the final answer's words
-    each = run_gyrosi("each", "--backend", "reverse", "abc", "xyz", env=env)
-    assert each.stdout == "cba\nzyx\n", each.stderr
-    # The plugin's --scale flag overrides tools.functions.multiply.scale from the config file.
-    scaled = run_gyrosi("generate", "--config", str(config), "--scale", "100",
-                        "what is six times seven", env=env)
-    assert scaled.stdout == "six times seven is 4200\n", scaled.stderr
-    # ...on every engine command, `each` included, without `each` knowing the flag.
-    each = run_gyrosi("each", "--backend", "reverse", "--scale", "2", "abc", env=env)
-    assert each.stdout == "cba\n", each.stderr
+def fresh_venv(root: Path) -> dict[str, str]:
+    """A new virtual environment that sees this one's packages (gyrosi among them) the way a
+    user's environment with gyrosi installed does; `gyrosi` and `pytest` on its PATH."""
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300,
+                   capture_output=True)
+    site_packages = next((venv / "lib").glob("python3*/site-packages"))
+    ours = sysconfig.get_paths()["purelib"]
+    (site_packages / "_gyrosi_test_parent.pth").write_text(
+        f"import site; site.addsitedir({ours!r})\n", encoding="utf-8")
+    python = venv / "bin" / "python"
+    for name, module in (("gyrosi", "gyrosi_core"), ("pytest", "pytest")):
+        script = venv / "bin" / name
+        script.write_text(f'#!/bin/sh\nexec "{python}" -m {module} "$@"\n', encoding="utf-8")
+        script.chmod(0o755)
+    return {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "VIRTUAL_ENV": str(venv),
+        "HOME": str(root / "home"), "GYROSI_HOME": str(root / "gyrosi-home"),
+        "XDG_CONFIG_HOME": str(root / "config"),
+        "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
 
 
-def test_doc_routes_are_served(plugin_site, gyrosi_home, tmp_path):
-    """The register_routes example on a real server with an API key: the public route answers
-    without it, the other needs it, and the API keeps its own 404s."""
-    env = _install(plugin_site, gyrosi_home)
-    home = tmp_path / "serve-home"
-    home.mkdir()
-    server = ServeProcess(home, {}, env, "--api-key", "sesame").start()
-    try:
-        assert httpx.get(f"{server.url}/hello").text == "hello"
-        assert httpx.get(f"{server.url}/uptime").status_code == 401
-        auth = {"Authorization": "Bearer sesame"}
-        assert httpx.get(f"{server.url}/uptime", headers=auth).json()["seconds"] >= 0
-        assert httpx.post(f"{server.url}/hello").status_code == 401  # public is GET only
-        missing = httpx.get(f"{server.url}/v1/nothing", headers=auth)
-        assert missing.status_code == 404 and "error" in missing.json()
-    finally:
-        server.stop()
+@pytest.mark.skipif(sys.platform == "win32", reason="runs the page's shell commands")
+def test_following_the_tutorial_word_for_word(tmp_path):
+    for path, text in FILES:
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    env = fresh_venv(tmp_path)
+    for folder, block in RUNS:
+        for command, shown in commands(block):
+            result = subprocess.run(["bash", "-c", command], cwd=tmp_path / folder, env=env,
+                                    capture_output=True, text=True, timeout=600,
+                                    stdin=subprocess.DEVNULL)
+            assert result.returncode == 0, f"$ {command}\n{result.stdout}\n{result.stderr}"
+            printed = iter(result.stdout.splitlines())
+            for line in shown:  # each shown line, in order, among the printed ones
+                assert any(out == line for out in printed), \
+                    f"$ {command}: {line!r} not shown in order; it printed:\n{result.stdout}"
+    assert "each" in subprocess.run(["bash", "-c", "gyrosi --help"], env=env, text=True,
+                                    capture_output=True, cwd=tmp_path).stdout
+    assert os.path.isdir(tmp_path / "gyrosi-shout" / "gyrosi_shout.egg-info") or \
+        list((tmp_path / "venv").rglob("__editable__*gyrosi_shout*"))

@@ -26,20 +26,23 @@ SCRIPT = {"backends": {"stub": {"script": [{
 }]}}}
 
 
+def stub_only(home):
+    return {"GYROSI_HOME": str(home), "GYROSI_LOAD_PLUGINS": "stub"}
+
+
 def test_generate_prints_only_the_final_answer(gyrosi_home):
-    result = run_gyrosi("generate", "hello world", env={"GYROSI_HOME": str(gyrosi_home)})
+    result = run_gyrosi("generate", "hello world", env=stub_only(gyrosi_home))
     assert (result.returncode, result.stdout) == (0, "You said: hello world\n")
 
 
 def test_generate_reads_stdin(gyrosi_home):
     result = run_gyrosi("generate", "-", input="from stdin",
-                        env={"GYROSI_HOME": str(gyrosi_home)})
+                        env=stub_only(gyrosi_home))
     assert result.stdout == "You said: from stdin\n"
 
 
 def test_generate_json_has_every_channel_and_usage(gyrosi_home):
-    data = json.loads(run_gyrosi("generate", "--json", "hi",
-                                 env={"GYROSI_HOME": str(gyrosi_home)}).stdout)
+    data = json.loads(run_gyrosi("generate", "--json", "hi", env=stub_only(gyrosi_home)).stdout)
     assert [(m["channel"], m["text"]) for m in data["messages"]] == [
         ("analysis", "The user said: hi"), ("final", "You said: hi")]
     usage = data["usage"]
@@ -52,8 +55,9 @@ def test_generate_tool_round_trip(gyrosi_home, plugin_site, tmp_path):
     site.add("gyrosi-adder", "gyrosi_adder", TOOL_PLUGIN, entry_point="adder")
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SCRIPT))
-    env = site.env(GYROSI_HOME=str(gyrosi_home))
-    result = run_gyrosi("generate", "--config", str(config), "--json", "please add", env=env)
+    env = site.env(GYROSI_HOME=str(gyrosi_home), GYROSI_LOAD_PLUGINS="adder,stub")
+    result = run_gyrosi("generate", "--config", str(config), "--json", "--tool", "functions.add",
+                        "please add", env=env)
     data = json.loads(result.stdout)
     assert data["final"] == "The sum is 42" and data["tool_rounds"] == 1
     tool = [m for m in data["messages"] if m["role"] == "tool"]
@@ -71,7 +75,7 @@ def test_context_too_long_is_one_sentence(gyrosi_home, tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"core": {"context_length": 60}}))
     result = run_gyrosi("generate", "--config", str(config), "word " * 100,
-                        env={"GYROSI_HOME": str(gyrosi_home)})
+                        env=stub_only(gyrosi_home))
     assert result.returncode == 1 and "context" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -109,10 +113,10 @@ def test_plugins_that_fail_to_start_are_one_sentence(gyrosi_home, plugin_site):
     assert backend.stderr.strip() == (
         "Error: The backend 'fragile' from gyrosi-fragile failed to start: "
         "FileNotFoundError: weights.bin is missing.")
-    tool = run_gyrosi("generate", "--tool", "python", "x", env=env)
+    tool = run_gyrosi("generate", "-b", "stub", "--tool", "python", "x", env=env)
     assert tool.returncode == 1 and "The tool 'python' from gyrosi-fragile failed to start: "\
         "RuntimeError: kernel did not start." in tool.stderr
-    assert run_gyrosi("generate", "x", env=env).returncode == 0  # off by default: no harm
+    assert run_gyrosi("generate", "-b", "stub", "x", env=env).returncode == 0  # off: no harm
 
 
 def test_unwritable_home_and_trace_are_one_sentence(gyrosi_home, tmp_path):
@@ -123,7 +127,7 @@ def test_unwritable_home_and_trace_are_one_sentence(gyrosi_home, tmp_path):
     assert "Cannot create the GyroSI data directory" in result.stderr
     assert "set GYROSI_HOME to a writable directory" in result.stderr
     result = run_gyrosi("generate", "--trace", str(blocker / "trace.jsonl"), "x",
-                        env={"GYROSI_HOME": str(gyrosi_home)})
+                        env=stub_only(gyrosi_home))
     assert result.returncode == 1 and "Cannot write the trace file" in result.stderr
 
 

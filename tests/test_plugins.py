@@ -125,7 +125,7 @@ def test_load_plugins_env_restricts(gyrosi_home, plugin_site):
     assert result.stdout == "echo plugin: x\n"
     none = site.env(GYROSI_HOME=str(gyrosi_home), GYROSI_LOAD_PLUGINS="")
     result = run_gyrosi("generate", "--backend", "stub", "x", env=none)
-    assert result.returncode == 2 and "installed backends: none" in result.stderr
+    assert result.returncode == 2 and "no backend is installed; install" in result.stderr
 
 
 def test_unknown_backend_lists_installed(gyrosi_home, plugin_site):
@@ -165,7 +165,7 @@ def test_third_party_channel_handler_receives_events(gyrosi_home, plugin_site, t
     out = tmp_path / "events.jsonl"
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"handlers": {"recorder": {"path": str(out)}}}))
-    result = run_gyrosi("generate", "--config", str(config), "hey",
+    result = run_gyrosi("generate", "-b", "stub", "--config", str(config), "hey",
                         env=site.env(GYROSI_HOME=str(gyrosi_home)))
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in out.read_text().splitlines()]
@@ -180,7 +180,7 @@ def test_version_and_help(gyrosi_home, plugin_site):
     from gyrosi_core import __version__
 
     assert run_gyrosi("--version", env=env).stdout.strip() == f"gyrosi, version {__version__}"
-    for command in ([], ["run"], ["generate"], ["plugins"]):
+    for command in ([], ["run"], ["generate"], ["plugins"], ["logs"], ["tools"], ["backends"]):
         result = run_gyrosi(*command, "--help", env=env)
         assert result.returncode == 0 and "Usage:" in result.stdout
 
@@ -198,6 +198,6 @@ def register_backends(register):
 def test_plugin_whose_hook_raises_is_skipped(gyrosi_home, plugin_site):
     site = plugin_site()
     site.add("gyrosi-raising", "gyrosi_raising", RAISING_HOOK, entry_point="raising")
-    result = run_gyrosi("generate", "hi", env=site.env(GYROSI_HOME=str(gyrosi_home)))
+    result = run_gyrosi("generate", "-b", "stub", "hi", env=site.env(GYROSI_HOME=str(gyrosi_home)))
     assert (result.returncode, result.stdout) == (0, "You said: hi\n")
     assert result.stderr.count("misconfigured plugin") == 1 and "Traceback" not in result.stderr

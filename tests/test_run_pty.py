@@ -137,11 +137,11 @@ def render(raw: str) -> tuple[str, str]:
 class Terminal:
     """`gyrosi run ARGS` under a pseudo-terminal, read as the user sees it."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, columns: int = 120) -> None:
         env = {**env, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color"}
         self.child = pexpect.spawn(
             sys.executable, ["-m", "gyrosi_core", "run", *args],
-            env=env, encoding="utf-8", dimensions=(40, 120), timeout=TIMEOUT,
+            env=env, encoding="utf-8", dimensions=(40, columns), timeout=TIMEOUT,
         )
         self.raw = ""
         self.seen = 0  # how much of the shown text `expect` has consumed
@@ -243,7 +243,9 @@ def terminal(env) -> Iterator[Callable[..., Terminal]]:
 def tool_config(site, tmp_path) -> Path:
     site.add("gyrosi-adder", "gyrosi_adder", TOOL_PLUGIN, entry_point="adder")
     path = tmp_path / "tool-config.json"
-    path.write_text(json.dumps(TOOL_SCRIPT), encoding="utf-8")
+    # a plugin's tool is off until enabled
+    path.write_text(json.dumps({**TOOL_SCRIPT, "core": {"tools": ["functions.add"]}}),
+                    encoding="utf-8")
     return path
 
 
@@ -393,5 +395,85 @@ def test_raw_shows_the_harmony_token_stream(terminal):
     shown = term.say("hi")
     assert "<|channel|>analysis<|message|>The user said: hi<|end|>" in shown
     assert "<|start|>assistant<|channel|>final<|message|>You said: hi<|return|>" in shown
+    term.send("/exit")
+    assert term.exit_status() == 0
+
+
+def test_a_message_of_several_lines_between_triple_quotes(terminal):
+    term = terminal("--backend", "stub")
+    term.send('"""first line')
+    term.expect("...")  # the continuation prompt
+    term.send("second line")
+    term.send('last line"""')
+    shown = term.prompt()
+    assert "You said: first line\nsecond line\nlast line" in shown
+    assert "You said: one line" in term.say('"""one line"""')
+    term.send("/exit")
+    assert term.exit_status() == 0
+
+
+def test_the_banner_fits_a_narrow_terminal(env):
+    term = Terminal(env, "--backend", "stub", columns=50)
+    try:
+        banner = term.prompt()
+        lines = [line for line in banner.splitlines() if line.strip()]
+        assert lines and lines[0].startswith("gyrosi") and "/help for commands" in lines[0]
+        assert all(len(line) <= 50 for line in lines), lines
+        term.send("/exit")
+        assert term.exit_status() == 0
+    finally:
+        term.kill()
+
+
+def test_run_continues_a_logged_conversation(terminal, gyrosi_home):
+    first = terminal("--backend", "stub")
+    assert "You said: remember me" in first.say("remember me")
+    first.send("/exit")
+    assert first.exit_status() == 0
+    second = terminal("--backend", "stub", "-c")
+    assert "continuing conv_" in second.banner
+    assert "You said: again" in second.say("again")
+    second.send("/exit")
+    assert second.exit_status() == 0
+    logged = json.loads(run_gyrosi("logs", "--json", env={"GYROSI_HOME": str(gyrosi_home)})
+                        .stdout)
+    assert [t["prompt"] for t in logged] == ["remember me", "again"]
+    assert len({t["conversation_id"] for t in logged}) == 1
+    assert len(logged[1]["messages"]) == 3  # this turn's user, analysis and final messages
+
+
+SLOW_START_PLUGIN = """
+import sys
+import time
+
+from gyrosi_core import hookimpl
+from gyrosi_stub.backend import StubBackend
+
+
+class SlowStart(StubBackend):
+    \"\"\"The stub, after two seconds of setting up (and saying so).\"\"\"
+
+    def __init__(self, config, encoding):
+        print("preparing the model", file=sys.stderr, flush=True)
+        time.sleep(2)
+        print("model ready", file=sys.stderr, flush=True)
+        super().__init__(config, encoding)
+
+
+@hookimpl
+def register_backends(register):
+    register("slowstart", SlowStart)
+"""
+
+
+def test_the_prompt_comes_first_and_the_backend_opens_behind_it(terminal, site):
+    site.add("gyrosi-slowstart", "gyrosi_slowstart", SLOW_START_PLUGIN, entry_point="slowstart")
+    term = terminal("--backend", "slowstart")
+    assert "model ready" not in term.banner  # the prompt did not wait for the backend
+    term.child.send("typed while it opens")  # typing goes to the prompt meanwhile
+    term.expect("model ready")  # what the backend prints does not end the typed line
+    term.send("")  # Enter: the line typed before the backend was ready is the message
+    term.expect("You said: typed while it opens")
+    term.prompt()
     term.send("/exit")
     assert term.exit_status() == 0

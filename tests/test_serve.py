@@ -34,7 +34,8 @@ SCRIPT = [
     {"match": "^stream", "reply": [{"channel": "analysis", "text": "Streaming."},
                                    {"channel": "final", "text": "{user}: " + FILLER}]},
 ]
-CONFIG = {"core": {"max_tokens": 8000, "context_length": 16384},
+CONFIG = {"core": {"max_tokens": 8000, "context_length": 16384,
+                   "tools": ["functions.shout"]},  # a plugin's tool: off unless named
           "backends": {"stub": {"script": SCRIPT}}}
 
 
@@ -51,6 +52,8 @@ def _server(tmp_path_factory: pytest.TempPathFactory, site: PluginSite, config: 
     home.mkdir()
     # only the stub and the test plugin, whatever else is installed
     env = site.env(GYROSI_LOAD_PLUGINS="stub,gyrosi_test_backends")
+    # two backends and none of them the engine: the default is named
+    config = {**config, "core": {"backend": "stub", **config.get("core", {})}}
     return Server(home, config, env, *args)
 
 
@@ -66,7 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Iterat
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Iterator[Server]:
     """API key, one slot per backend, a 64 KiB body limit."""
-    config = {"serve": {"max_body_bytes": 65536}}
+    config = {"serve": {"max_body_bytes": 65536},
+              "backends": {"stub": {"script": [SCRIPT[1]]}}}  # a call to a tool left off
     srv = _server(tmp_path_factory, site, config, "--api-key", "sesame", "--slots", "1").start()
     try:
         yield srv
@@ -207,6 +211,11 @@ def test_previous_response_chain(server: Server) -> None:
     assert chained.output_text == "You said: who am I?"
     # the chained prompt carries the first exchange
     assert chained.usage.input_tokens > alone.usage.input_tokens + 10
+
+
+def test_plugin_tools_are_off_unless_the_config_enables_them(guarded: Server) -> None:
+    r = client(guarded, "sesame").responses.create(model="stub", input="shout it")
+    assert r.output_text.startswith("The tool answered: Error: no tool named 'functions.shout'")
 
 
 def test_plugin_tools_run_on_the_server(server: Server) -> None:

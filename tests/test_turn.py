@@ -21,13 +21,18 @@ ADD_SCHEMA = {
 }
 
 
+TOOLS = ["functions.add", "echo", "counter"]  # a plugin's tools are off until enabled
+
+
 def _tools_plugin():
     plugin = types.ModuleType("test_tools_plugin")
 
     @hookimpl
     def register_tools(register):
-        register("functions.add", lambda cfg: FunctionTool("add", "Add", lambda a, b: str(a + b),
-                                                           ADD_SCHEMA))
+        register(
+            "functions.add",
+            lambda cfg: FunctionTool("add", "Add", lambda a, b: str(a + b), ADD_SCHEMA),
+        )
         register("echo", lambda cfg: EchoTool())
         register("counter", lambda cfg: CounterTool())
 
@@ -82,8 +87,7 @@ def call_rule(match, recipient, args, after="The tool said {tool}"):
         "match": match,
         "reply": [
             {"channel": "analysis", "text": "I should call a tool."},
-            {"channel": "commentary", "recipient": recipient, "content_type": "json",
-             "text": args},
+            {"channel": "commentary", "recipient": recipient, "content_type": "json", "text": args},
         ],
         "after_tool": [{"channel": "final", "text": after}],
     }
@@ -98,10 +102,13 @@ def test_plain_turn_events_and_history(make_engine):
     conv = engine.new_conversation()
     events = list(engine.user_turn(conv, "hello"))
     starts = [e for e in events if isinstance(e, MessageStart)]
-    assert [(e.role, e.channel) for e in starts] == [("assistant", "analysis"),
-                                                     ("assistant", "final")]
-    final_deltas = "".join(e.text for e in events
-                           if isinstance(e, ContentDelta) and e.channel == "final")
+    assert [(e.role, e.channel) for e in starts] == [
+        ("assistant", "analysis"),
+        ("assistant", "final"),
+    ]
+    final_deltas = "".join(
+        e.text for e in events if isinstance(e, ContentDelta) and e.channel == "final"
+    )
     assert final_deltas == "You said: hello"
     end = events[-1]
     assert isinstance(end, TurnEnd) and end.stop_reason == "stop"
@@ -115,8 +122,11 @@ def test_plain_turn_events_and_history(make_engine):
 
 
 def test_function_tool_round_trip(make_engine):
-    engine = make_engine(stub(call_rule("add", "functions.add", '{"a": 2, "b": 40}',
-                                        "The sum is {tool}")), _tools_plugin())
+    engine = make_engine(
+        stub(call_rule("add", "functions.add", '{"a": 2, "b": 40}', "The sum is {tool}")),
+        _tools_plugin(),
+        enable_tools=TOOLS,
+    )
     conv = engine.new_conversation()
     events = list(engine.user_turn(conv, "please add"))
     tool_msgs = [e for e in events if isinstance(e, MessageEnd) and e.role == "tool"]
@@ -124,11 +134,18 @@ def test_function_tool_round_trip(make_engine):
     end = events[-1]
     assert end.final_text == "The sum is 42" and end.tool_rounds == 1
     assert [m.author.role for m in conv.messages] == [
-        Role.USER, Role.ASSISTANT, Role.ASSISTANT, Role.TOOL, Role.ASSISTANT]
+        Role.USER,
+        Role.ASSISTANT,
+        Role.ASSISTANT,
+        Role.TOOL,
+        Role.ASSISTANT,
+    ]
 
 
 def test_namespace_tool_round_trip(make_engine):
-    engine = make_engine(stub(call_rule("echo", "echo.say", "ping")), _tools_plugin())
+    engine = make_engine(
+        stub(call_rule("echo", "echo.say", "ping")), _tools_plugin(), enable_tools=TOOLS
+    )
     prompt_text = engine.encoding.decode(engine.render(engine.new_conversation()))
     assert "## echo" in prompt_text and "Echoes the message back" in prompt_text
     end = list(engine.user_turn(engine.new_conversation(), "echo this"))[-1]
@@ -145,7 +162,9 @@ def test_namespace_tool_round_trip(make_engine):
     ],
 )
 def test_bad_tool_calls_go_back_to_the_model(make_engine, recipient, args, expected):
-    engine = make_engine(stub(call_rule("go", recipient, args)), _tools_plugin())
+    engine = make_engine(
+        stub(call_rule("go", recipient, args)), _tools_plugin(), enable_tools=TOOLS
+    )
     events = list(engine.user_turn(engine.new_conversation(), "go"))
     assert not [e for e in events if isinstance(e, TurnError)]
     assert expected in events[-1].final_text
@@ -156,7 +175,7 @@ def test_tool_rounds_are_bounded(make_engine):
     looping = call_rule("loop", "functions.add", '{"a": 1, "b": 1}')
     looping["after_tool"] = looping["reply"]
     raw = stub(looping) | {"core": {"max_tool_rounds": 3}}
-    engine = make_engine(raw, _tools_plugin())
+    engine = make_engine(raw, _tools_plugin(), enable_tools=TOOLS)
     conv = engine.new_conversation()
     events = list(engine.user_turn(conv, "loop"))
     errors = [e for e in events if isinstance(e, TurnError)]
@@ -190,8 +209,9 @@ class GarbageBackend(BaseBackend):
         if self.config.get("endless"):
             words = self.encoding.encode(" lorem ipsum" * 1000)
         elif self.config.get("no_channel"):
-            words = self.encoding.encode("<|message|>text without a channel<|return|>",
-                                         allowed_special="all")
+            words = self.encoding.encode(
+                "<|message|>text without a channel<|return|>", allowed_special="all"
+            )
         else:
             words = self.encoding.encode("just some words, no header")
         yield from words[:max_tokens]
@@ -208,8 +228,11 @@ def _garbage_plugin():
     return plugin
 
 
-@pytest.mark.parametrize("variant", [{}, {"endless": True}, {"no_channel": True}],
-                         ids=["ends-early", "until-max-tokens", "no-channel"])
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"endless": True}, {"no_channel": True}],
+    ids=["ends-early", "until-max-tokens", "no-channel"],
+)
 def test_malformed_harmony_ends_turn_with_error(make_engine, variant):
     raw = {"core": {"backend": "garbage", "max_tokens": 200}, "backends": {"garbage": variant}}
     engine = make_engine(raw, _garbage_plugin())
@@ -224,9 +247,14 @@ def test_malformed_harmony_ends_turn_with_error(make_engine, variant):
 
 
 def test_system_and_developer_messages(make_engine):
-    raw = {"core": {"reasoning_effort": "high", "developer_message": "Be terse.",
-                    "model_identity": "You are TestBot."}}
-    engine = make_engine(raw, _tools_plugin())
+    raw = {
+        "core": {
+            "reasoning_effort": "high",
+            "developer_message": "Be terse.",
+            "model_identity": "You are TestBot.",
+        }
+    }
+    engine = make_engine(raw, _tools_plugin(), enable_tools=TOOLS)
     text = engine.encoding.decode(engine.render(engine.new_conversation()))
     assert "You are TestBot." in text and "Reasoning: high" in text
     assert datetime.date.today().isoformat() in text
@@ -252,7 +280,9 @@ def test_handlers_receive_only_their_channels(make_engine):
 
 
 def test_stateful_async_tool_keeps_its_loop_across_turns(make_engine):
-    engine = make_engine(stub(call_rule("count", "counter.count", "")), _tools_plugin())
+    engine = make_engine(
+        stub(call_rule("count", "counter.count", "")), _tools_plugin(), enable_tools=TOOLS
+    )
     conv = engine.new_conversation()
     finals = [list(engine.user_turn(conv, "count"))[-1].final_text for _ in range(3)]
     assert finals == [f"The tool said calls={n} same_loop=True" for n in (1, 2, 3)]
@@ -275,9 +305,13 @@ def test_client_function_ends_the_turn_with_tool_calls(make_engine):
     assert not [e for e in events if isinstance(e, MessageEnd) and e.role == "tool"]
     # the call is history now: the client's result continues the conversation
     assert conv.messages[-1].recipient == "functions.add"
-    result = (Message.from_author_and_content(Author.new(Role.TOOL, "functions.add"),
-                                              TextContent(text="42"))
-              .with_recipient("assistant").with_channel("commentary"))
+    result = (
+        Message.from_author_and_content(
+            Author.new(Role.TOOL, "functions.add"), TextContent(text="42")
+        )
+        .with_recipient("assistant")
+        .with_channel("commentary")
+    )
     end = list(engine.turn(conv, [result]))[-1]
     assert end.stop_reason == "stop" and end.final_text == "The tool said 42"
 
@@ -285,8 +319,9 @@ def test_client_function_ends_the_turn_with_tool_calls(make_engine):
 def test_conversation_settings_override_the_core(make_engine):
     engine = make_engine()
     conv = engine.new_conversation()
-    conv.settings = engine.settings.model_copy(update={"max_tokens": 3,
-                                                       "developer_message": "Be terse."})
+    conv.settings = engine.settings.model_copy(
+        update={"max_tokens": 3, "developer_message": "Be terse."}
+    )
     assert "Be terse." in engine.encoding.decode(engine.render(conv))
     end = list(engine.user_turn(conv, "hello"))[-1]
     assert end.stop_reason == "length" and end.usage.completion_tokens == 3

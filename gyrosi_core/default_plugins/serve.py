@@ -4,13 +4,9 @@ import logging
 import os
 
 import click
-from pydantic import ValidationError
 
-from ..config import ServeConfig, _describe
-from ..errors import ConfigError
-from ..frontend import pass_host, resolve_config
 from ..hookspecs import hookimpl
-from ..turn import backend_spec
+from ..options import pass_host
 
 
 @hookimpl
@@ -41,7 +37,10 @@ def register_commands(cli):
         --backend. Stored responses live in $GYROSI_HOME/responses.sqlite3.
         """
         import uvicorn
+        from pydantic import ValidationError
 
+        from ..config import ServeConfig, describe, resolve_config
+        from ..errors import ConfigError
         from ..serve.app import (
             API_KEY_ENV,
             OPTIONS_ENV,
@@ -57,7 +56,7 @@ def register_commands(cli):
             serve_config = ServeConfig.model_validate(
                 {**config.serve.model_dump(), **{k: v for k, v in flags.items() if v is not None}})
         except ValidationError as exc:
-            raise ConfigError(f"Invalid option: --{_describe(exc).replace('_', '-')}.") from exc
+            raise ConfigError(f"Invalid option: --{describe(exc).replace('_', '-')}.") from exc
         config = config.model_copy(update={"serve": serve_config})
         level = (log_level or logging.getLevelName(logging.getLogger().level)).upper()
         logging.getLogger().setLevel(level)
@@ -66,12 +65,13 @@ def register_commands(cli):
         common = {"host": serve_config.host, "port": serve_config.port, "log_config": None,
                   "log_level": level.lower(), "access_log": level == "DEBUG",
                   "timeout_graceful_shutdown": 5}
+        from ..turn import choose_backend
+
+        # each process starts the backend; an unknown name is checked once, here
+        default = choose_backend(plugin_host, backend or config.core.backend).name
         click.echo(f"gyrosi serve: http://{serve_config.host}:{serve_config.port}/v1 (backend "
-                   f"{backend or config.core.backend}, {serve_config.workers} process(es))",
-                   err=True)
+                   f"{default}, {serve_config.workers} process(es))", err=True)
         if serve_config.workers > 1:
-            # each process starts the backend; an unknown name is checked once, here
-            backend_spec(plugin_host, backend or config.core.backend)
             os.environ[OPTIONS_ENV] = options_env(options)
             if api_key:
                 os.environ[API_KEY_ENV] = api_key

@@ -27,12 +27,11 @@ from starlette.types import Message as ASGIMessage
 from uvicorn.supervisors import Multiprocess
 
 from ..channels import HandlerContext, open_handlers
-from ..config import Config
+from ..config import Config, resolve_config
 from ..errors import ContextLengthError, GyrosiError
-from ..frontend import resolve_config
 from ..home import gyrosi_home
 from ..plugins import PluginHost
-from ..turn import build_engine
+from ..turn import build_engine, choose_backend
 from . import chat, plugin_routes, responses
 from .conversation import Translator, TurnRequest, builtin_tools, new_id, open_conversation
 from .errors import APIError, install, not_found
@@ -130,7 +129,7 @@ class Server:
         self.host = host
         self.config = config
         self.options = options
-        self.default = options.backend or config.core.backend
+        self.default = choose_backend(host, options.backend or config.core.backend).name
         self.backends = host.backends()
         self.tool_specs = host.tools()
         self.pools: dict[str, BackendPool] = {}

@@ -10,7 +10,7 @@ from openai_harmony import Author, Message, Role, TextContent, ToolDescription
 
 from ..config import CoreConfig
 from ..events import ContentDelta
-from ..plugins import ToolSpec
+from ..specs import ToolSpec
 from ..turn import Conversation, TurnEngine
 from .errors import APIError
 

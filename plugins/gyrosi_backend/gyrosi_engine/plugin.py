@@ -6,9 +6,7 @@ from typing import Any
 import click
 
 from gyrosi_core import hookimpl
-from gyrosi_core.frontend import EngineChoices
-
-from . import commands, memory_commands
+from gyrosi_core.options import EngineChoices
 
 
 def make_backend(config: dict[str, Any], encoding: Any) -> Any:
@@ -45,5 +43,10 @@ def register_engine_options(register):
 
 @hookimpl
 def register_commands(cli):
-    commands.register(cli)
-    memory_commands.register(cli)
+    # imported when one of them runs, so `gyrosi --help` does not load the engine
+    cli.add_lazy_command("gyrosi_engine.commands:register",
+                         {"atlas": "The GyroSI atlas: the engine's states and transitions."})
+    cli.add_lazy_command("gyrosi_engine.memory_commands:register", {
+        "learn": "Learn files, folders or standard input into memory.",
+        "memory": "GyroSI passive memory: statistics, export, import and reset.",
+    })

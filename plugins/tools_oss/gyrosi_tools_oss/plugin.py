@@ -6,12 +6,31 @@ from typing import Any
 import click
 
 from gyrosi_core import hookimpl
-from gyrosi_core.frontend import EngineChoices
+from gyrosi_core.options import EngineChoices
 
-from .browser import make_browser
-from .commands import browser_group
-from .patch import make_apply_patch
-from .python import make_python
+# Each tool's module is imported when a conversation starts it (scipy, jupyter_client and the
+# corpus index are slow to import), so discovering this plugin stays cheap.
+
+
+def make_browser(config: dict[str, Any]) -> Any:
+    """Search and read pages (local corpus, Exa or You.com)."""
+    from .browser import make_browser as make
+
+    return make(config)
+
+
+def make_python(config: dict[str, Any]) -> Any:
+    """Run model-written Python in a local Jupyter kernel."""
+    from .python import make_python as make
+
+    return make(config)
+
+
+def make_apply_patch(config: dict[str, Any]) -> Any:
+    """Apply patches to files inside a workspace directory."""
+    from .patch import make_apply_patch as make
+
+    return make(config)
 
 
 @hookimpl
@@ -74,4 +93,5 @@ def register_engine_options(register):
 
 @hookimpl
 def register_commands(cli):
-    cli.add_command(browser_group)
+    cli.add_lazy_command("gyrosi_tools_oss.commands:browser_group",
+                         {"browser": "The local browser's corpus index."})

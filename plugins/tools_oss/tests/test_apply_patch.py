@@ -285,3 +285,15 @@ def test_a_changed_file_keeps_its_mode_and_owner(chat, workspace):
     info = script.stat()
     assert script.read_text() == "echo two\n"
     assert stat.S_IMODE(info.st_mode) == 0o750 and (info.st_uid, info.st_gid) == owner
+
+
+def test_through_the_test_kits_scripted_turn(scripted_turn, workspace):
+    """The core's test kit drives the tool the way a model would, with no stub script."""
+    from gyrosi_tools_oss import plugin
+
+    text = "*** Begin Patch\n*** Add File: kit.txt\n+made by the kit\n*** End Patch"
+    turn = scripted_turn(plugin, call=("functions.apply_patch", {"patch": text}),
+                         final="the tool said: {tool}",
+                         config={"tools": {"functions.apply_patch": {"workspace": str(workspace)}}})
+    assert turn.finals == ["the tool said: Done! wrote kit.txt."]
+    assert (workspace / "kit.txt").read_text() == "made by the kit"

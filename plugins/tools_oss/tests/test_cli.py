@@ -29,7 +29,8 @@ def config(tmp_path: Path) -> str:
         call("recall", "python", "print(secret.upper())"),
     ]
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"backends": {"stub": {"script": rules}}}))
+    path.write_text(json.dumps({"core": {"backend": "stub"},
+                                "backends": {"stub": {"script": rules}}}))
     return str(path)
 
 

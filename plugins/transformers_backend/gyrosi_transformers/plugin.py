@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from gyrosi_core import hookimpl
-from gyrosi_core.frontend import EngineChoices
+from gyrosi_core.options import EngineChoices
 
 
 def make_backend(config: dict[str, Any], encoding: Any) -> Any:
