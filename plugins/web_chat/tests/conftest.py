@@ -98,7 +98,7 @@ SCRIPT = [
     {"match": "^markup", "reply": [{"channel": "final", "text": MARKUP}]},
     {"match": "^markdown", "reply": [{"channel": "final", "text": MARKDOWN}]},
 ]
-CONFIG = {"core": {"backend": "stub", "max_tokens": 4000},
+CONFIG = {"core": {"backend": "stub", "max_tokens": 4000, "tools": ["functions.shout"]},
           "backends": {"stub": {"script": SCRIPT}}}
 
 
