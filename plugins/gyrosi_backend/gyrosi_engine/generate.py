@@ -274,16 +274,9 @@ class Generator:
                 nxt, how = None if address is None else address + 1, "prefix"
             else:
                 step, nxt, how = self._addressed(at.path, address, end, taken)
-            if step is None:
-                trace.halted = "exhausted"
+            if self._halts(step, trace):
                 return
-            if step.token < 0:
-                trace.halted = "loop"
-                return
-            trace.steps.append(step)
-            if step.token == self.end_token:
-                trace.halted = "end"
-                return
+            assert step is not None
             # a walk whose own address no longer finds its document has lost it: it would only
             # recite other documents' text under this one's name
             astray = 0 if how in ("exact", "ahead", "prefix") or end is None else astray + 1
@@ -346,21 +339,29 @@ class Generator:
         nxt = seqs[toks.index(token)] + 1 if level == 0 and token in toks else None
         return Step(token, state, level, depth, len(cands)), nxt, "rule"
 
+    def _halts(self, step: Step | None, trace: Trace) -> bool:
+        """Whether emission stops at this step (an exhausted ladder, a loop, a learned end),
+        with the reason in the trace; the step is recorded either way."""
+        if step is None:
+            trace.halted = "exhausted"
+            return True
+        if step.token < 0:
+            trace.halted = "loop"
+            return True
+        trace.steps.append(step)
+        if step.token == self.end_token:
+            trace.halted = "end"
+            return True
+        return False
+
     def emit(self, at: PathState, max_tokens: int, trace: Trace) -> Iterator[int]:
         """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""
         taken: set[tuple[int, int]] = set()
         for _ in range(max_tokens):
             step = self.propose(at.path, taken)
-            if step is None:
-                trace.halted = "exhausted"
+            if self._halts(step, trace):
                 return
-            if step.token < 0:
-                trace.halted = "loop"
-                return
-            trace.steps.append(step)
-            if step.token == self.end_token:
-                trace.halted = "end"
-                return
+            assert step is not None
             yield step.token
             at = self.advance(at, step.token)
         trace.halted = "length"

@@ -143,15 +143,21 @@ class Passive:
         """The tokens stored at a context, most recent first."""
         return self.entries(context)[0]
 
-    def entries(self, context: int) -> tuple[list[int], list[int]]:
-        """The tokens stored at a context and their addresses (the stream position of their
-        latest occurrence), most recent first."""
+    def _span(self, context: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
+                                           int, int]:
+        """A consistent pair of arrays and the rows of a context in them."""
         with self.swap:
             ident, meta = self.ident, self.meta
         # numpy scalars: a Python int would make searchsorted convert the whole array first
         base = np.uint64(context << TOKEN_BITS)
         lo = int(ident.searchsorted(base))
         hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
+        return ident, meta, lo, hi
+
+    def entries(self, context: int) -> tuple[list[int], list[int]]:
+        """The tokens stored at a context and their addresses (the stream position of their
+        latest occurrence), most recent first."""
+        ident, meta, lo, hi = self._span(context)
         if lo == hi:
             return [], []
         seqs = (meta[lo:hi] >> np.uint32(1)).astype(np.int64)
@@ -162,11 +168,7 @@ class Passive:
     def learned_at(self, context: int, address: int) -> tuple[int, int]:
         """The token stored at a context whose latest occurrence is `address` (-1: none), and
         how many tokens the context holds. No sorting: the fast path of reciting by address."""
-        with self.swap:
-            ident, meta = self.ident, self.meta
-        base = np.uint64(context << TOKEN_BITS)
-        lo = int(ident.searchsorted(base))
-        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
+        ident, meta, lo, hi = self._span(context)
         if lo == hi:
             return -1, 0
         hit = np.flatnonzero((meta[lo:hi] >> np.uint32(1)) == np.uint32(address))
