@@ -187,6 +187,10 @@ class ContentIndex:
         self.p_path = np.empty((0, self.depth), np.int32)
         self.p_fresh = np.empty(0, bool)
         self.p_prefix = np.empty((0, PREFIX), np.int32)
+        # passages and postings closed since the last `_flush` (appending to numpy arrays one
+        # passage at a time would copy them every time)
+        self._pending: list[tuple[int, int, int, tuple[int, ...], bool, list[int]]] = []
+        self._post: tuple[list[int], list[int], list[int]] = ([], [], [])
         self.runs = _Runs()
         self.df_cache: dict[int, int] = {}
         # the open passage: its tokens so far, where it starts, the path before it, its document
@@ -234,6 +238,7 @@ class ContentIndex:
             self.break_next = bool(self.para_end[tokens[-1]])
             if self.break_next:  # the passage is complete: searchable now, not at the next one
                 self._close()
+            self._flush()
 
     def _extend(self, tokens: npt.NDArray[np.int64]) -> None:
         if len(tokens):
@@ -263,20 +268,11 @@ class ContentIndex:
             self._new_doc("", self.open_start)
         v = self.vocab
         toks = toks[v.has_bytes[toks]]
-        lens = v.lengths[toks]
-        idx = np.repeat(v.offsets[toks] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) \
-            + np.arange(int(lens.sum()))
-        raw = np.frombuffer(v.blob, dtype=np.uint8)[idx].tobytes().translate(_LOWER)
+        raw = v.encoding.decode_bytes(toks.tolist()).translate(_LOWER)
         words = _WORD.findall(raw)
-        pid = len(self.p_start)
-        self.p_start = np.append(self.p_start, self.open_start)
-        self.p_doc = np.append(self.p_doc, np.int32(self.open_doc))
-        self.p_words = np.append(self.p_words, np.int32(len(words)))
-        self.p_path = np.vstack([self.p_path, np.asarray(self.open_path, np.int32)[None]])
-        self.p_fresh = np.append(self.p_fresh, self.open_fresh)
-        prefix = np.full(PREFIX, -1, np.int32)
-        prefix[: min(PREFIX, len(self.open_tokens))] = self.open_tokens[:PREFIX]
-        self.p_prefix = np.vstack([self.p_prefix, prefix[None]])
+        pid = len(self.p_start) + len(self._pending)
+        self._pending.append((self.open_start, self.open_doc, len(words), self.open_path,
+                              self.open_fresh, self.open_tokens[:PREFIX].tolist()))
         self.doc_words[self.open_doc] += len(words)
         self.open_tokens = np.empty(0, np.int64)
         counts: dict[int, int] = {}
@@ -285,12 +281,32 @@ class ContentIndex:
             if t is None:
                 t = self._terms[w] = term_id(normal(w.decode()))
             counts[t] = counts.get(t, 0) + 1
-        if counts:
-            terms = np.fromiter(counts, dtype=np.uint64, count=len(counts))
-            tfs = np.minimum(np.fromiter(counts.values(), dtype=np.int64, count=len(counts)),
-                             MAX_TF).astype(np.uint8)
-            order = np.argsort(terms)
-            self.runs.add((terms[order] << np.uint64(32)) | np.uint64(pid), tfs[order])
+        terms, pids, tfs = self._post
+        terms.extend(counts)
+        pids.extend([pid] * len(counts))
+        tfs.extend(counts.values())
+
+    def _flush(self) -> None:
+        """Move the passages and postings closed since the last flush into the arrays."""
+        if self._pending:
+            start, doc, words, paths, fresh, prefixes = zip(*self._pending, strict=True)
+            self._pending = []
+            prefix = np.full((len(prefixes), PREFIX), -1, np.int32)
+            for i, row in enumerate(prefixes):
+                prefix[i, : len(row)] = row
+            self.p_start = np.concatenate([self.p_start, np.asarray(start, np.int64)])
+            self.p_doc = np.concatenate([self.p_doc, np.asarray(doc, np.int32)])
+            self.p_words = np.concatenate([self.p_words, np.asarray(words, np.int32)])
+            self.p_path = np.vstack([self.p_path, np.asarray(paths, np.int32)])
+            self.p_fresh = np.concatenate([self.p_fresh, np.asarray(fresh, bool)])
+            self.p_prefix = np.vstack([self.p_prefix, prefix])
+        terms, pids, tfs = self._post
+        if terms:
+            keys = (np.asarray(terms, np.uint64) << np.uint64(32)) | np.asarray(pids, np.uint64)
+            counts = np.minimum(np.asarray(tfs, np.int64), MAX_TF).astype(np.uint8)
+            order = np.argsort(keys)
+            self.runs.add(keys[order], counts[order])
+            self._post = ([], [], [])
 
     # --- searching --------------------------------------------------------------------------
 
@@ -300,6 +316,7 @@ class ContentIndex:
         document that is about the question wins over a stray mention elsewhere."""
         wanted = query_terms(question)
         with self.lock:
+            self._flush()
             n_p = len(self.p_start)
             if not wanted or n_p == 0:
                 return None
@@ -371,6 +388,7 @@ class ContentIndex:
     def arrays(self) -> dict[str, Any]:
         """Everything the snapshot keeps, postings merged into one sorted run."""
         with self.lock:
+            self._flush()
             keys, tfs = self.runs.merged()
             return {
                 "doc_names": np.frombuffer(json.dumps(self.doc_names).encode(), np.uint8),
@@ -414,9 +432,11 @@ class ContentIndex:
         other.lock = threading.Lock()
         other.load(arrays)
         other._close()
+        other._flush()
         keys, tfs = other.runs.merged()
         with self.lock:
             self._close()
+            self._flush()
             pids = (keys & np.uint64(0xFFFFFFFF)) + np.uint64(len(self.p_start))
             self.runs.add((keys & ~np.uint64(0xFFFFFFFF)) | pids, tfs)
             self.runs.merged()  # (term, passage) order: the new passages come after ours
@@ -436,11 +456,11 @@ class ContentIndex:
 
     @property
     def passages(self) -> int:
-        return len(self.p_start)
+        return len(self.p_start) + len(self._pending)
 
     @property
     def documents(self) -> int:
         return len(self.doc_names)
 
     def postings(self) -> int:
-        return len(self.runs)
+        return len(self.runs) + len(self._post[0])
