@@ -170,7 +170,8 @@ def _text(content: str | list[ContentPart] | None, where: str) -> str:
     texts = []
     for i, part in enumerate(content):
         if part.text is None:
-            raise APIError(400, f"Only text content is supported, not {part.type!r}.",
+            raise APIError(400, f"Invalid value for '{where}[{i}]': only text content is "
+                           f"supported, not {part.type!r}.",
                            param=f"{where}[{i}]", code="unsupported_content")
         texts.append(part.text)
     return "".join(texts)
