@@ -45,7 +45,7 @@ def test_malformed_json_and_missing_file(gyrosi_home, tmp_path):
 @pytest.mark.parametrize("where", ["top", "backends"])
 def test_deeply_nested_config_is_one_sentence(gyrosi_home, tmp_path, where):
     deep = "[" * 2000 + "]" * 2000
-    text = deep if where == "top" else '{"backends": {"stub": {"x": %s}}}' % deep
+    text = deep if where == "top" else '{"backends": {"stub": {"x": ' + deep + "}}}"
     path = tmp_path / "deep.json"
     path.write_text(text)
     result = run_gyrosi("generate", "--config", str(path), "hi",
