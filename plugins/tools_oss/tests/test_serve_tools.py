@@ -110,3 +110,24 @@ def test_builtin_tools_must_be_allowed(tmp_path: Path) -> None:
         assert "serve.builtin_tools" in str(info.value)
     finally:
         srv.stop()
+
+
+def test_unconfigured_browser_is_a_400_before_generating(tmp_path: Path) -> None:
+    """The default config allows the browser, but without a corpus it cannot start: the
+    request is refused with how to configure it, and nothing is generated or stored."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "GYROSI_LOAD_PLUGINS": "stub,tools_oss"}
+    srv = ServeProcess(home, {"backends": {"stub": {"script": RULES}}}, env).start()
+    try:
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                client(srv).responses.create(model="stub", input="search capital",
+                                             tools=[{"type": "web_search"}],  # type: ignore
+                                             stream=stream)
+            assert info.value.code == "tool_not_configured"  # type: ignore[attr-defined]
+            assert "tools.browser.corpus" in str(info.value)
+        assert srv.health()["backends"]["stub"]["busy"] == 0
+    finally:
+        srv.stop()
+    assert "Traceback" not in (tmp_path / "home-server.log").read_text()
