@@ -356,3 +356,21 @@ def test_home_files_are_private(server: ServeProcess) -> None:
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     for name in ("responses.sqlite3", "responses.sqlite3-wal"):
         assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
+
+
+@pytest.mark.parametrize("endpoint", ["responses", "chat/completions", "completions"])
+def test_readme_lists_every_parameter(endpoint: str) -> None:
+    from gyrosi_core.serve.chat_completions.protocol import ChatRequest
+    from gyrosi_core.serve.completions.protocol import CompletionRequest
+    from gyrosi_core.serve.responses.protocol import ResponsesRequest
+
+    from .conftest import REPO
+
+    model = {"responses": ResponsesRequest, "chat/completions": ChatRequest,
+             "completions": CompletionRequest}[endpoint]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split(f"| `POST /v1/{endpoint}` | |\n", 1)[1].split("\n\n", 1)[0]
+    supported, refused = table.splitlines()[1:3]
+    assert supported.endswith("| supported |") and refused.endswith("| refused (400) |")
+    missing = [name for name in model.model_fields if f"`{name}`" not in supported]
+    assert not missing, f"README's /v1/{endpoint} table does not mention {missing}"
