@@ -14,6 +14,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
@@ -22,8 +24,12 @@ from uvicorn.supervisors import Multiprocess
 from ..config import Config, ServeConfig, resolve_config
 from ..plugins import PluginHost
 from . import chat_completions, completions, models, plugin_routes, responses
+from .chat_completions.protocol import ChatRequest
+from .completions.protocol import CompletionRequest
 from .connections import ServerConfig
 from .errors import APIError, install
+from .request import add_schemas
+from .responses.protocol import ResponsesRequest
 from .server import ServeOptions, Server
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 OPTIONS_ENV = "GYROSI_SERVE_OPTIONS"  # how `--workers N` hands the options to each process
 API_KEY_ENV = "GYROSI_API_KEY"
 OPEN_PATHS = {"/health"}
+REQUESTS: list[type[BaseModel]] = [ResponsesRequest, ChatRequest, CompletionRequest]
 SWITCH_INTERVAL = 0.0005
 
 
@@ -102,8 +109,7 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
         yield
         server.close()
 
-    app = FastAPI(title="gyrosi", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(title="gyrosi", lifespan=lifespan, docs_url=None, redoc_url=None)
     install(app)
     public: list[BaseRoute] = []  # filled once the plugin routes are mounted, after the API's
     app.add_middleware(Guard, api_key=api_key, max_body=config.serve.max_body_bytes,
@@ -116,6 +122,14 @@ def create_app(host: PluginHost, config: Config, options: ServeOptions,
     for router in (models.router, responses.router, chat_completions.router,
                    completions.router):
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:  # FastAPI's, with the request bodies the routes parse
+        if app.openapi_schema is None:
+            app.openapi_schema = add_schemas(get_openapi(title=app.title, version="1",
+                                                         routes=app.routes), REQUESTS)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     public.extend(plugin_routes.mount(app, host))
     return app
 

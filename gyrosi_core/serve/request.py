@@ -138,3 +138,26 @@ def invalid(exc: ValidationError, data: Any) -> APIError:
         return APIError(400, f"Invalid value for {where!r}: {msg}.", param=where,
                         code="invalid_value")
     return APIError(400, f"Invalid request body: {msg}.", code="invalid_value")
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A route's `openapi_extra`: its JSON body is a `model` (the app adds the schemas)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def add_schemas(openapi: dict[str, Any], models: list[type[BaseModel]]) -> dict[str, Any]:
+    """`openapi` with the JSON schemas of the request `models` among its components."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422: never sent here
+        schemas.pop(name, None)
+    for path in openapi.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["400"] = {"description": "An invalid request: an OpenAI error object."}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return openapi

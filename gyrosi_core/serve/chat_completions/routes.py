@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ..request import parse_body
+from ..request import body_schema, parse_body
 from ..server import ServerDep, reply
 from .protocol import ChatRequest, to_turn
 from .stream import ChatBuilder, ChatStream
@@ -12,7 +12,7 @@ from .stream import ChatBuilder, ChatStream
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=body_schema(ChatRequest))
 async def create_chat_completion(request: Request, server: ServerDep) -> Any:
     body = await parse_body(request, ChatRequest)
     pool = await server.pool(body.model)

@@ -8,7 +8,7 @@ from ..errors import APIError
 from ..request import Strict
 
 
-class StreamOptions(Strict):
+class CompletionStreamOptions(Strict):
     include_usage: bool = False
 
 
@@ -21,7 +21,7 @@ class CompletionRequest(Strict):
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False
-    stream_options: StreamOptions | None = None
+    stream_options: CompletionStreamOptions | None = None
     echo: bool = False
     n: int | None = Field(default=None, ge=1, le=128)
     best_of: int | None = Field(default=None, ge=1, le=20)

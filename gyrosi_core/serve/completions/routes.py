@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ..errors import APIError
-from ..request import parse_body
+from ..request import body_schema, parse_body
 from ..server import ServerDep, failure, reply
 from ..worker import Cancelled, Job
 from .protocol import CompletionRequest
@@ -14,7 +14,7 @@ from .stream import CompletionStream
 router = APIRouter()
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", openapi_extra=body_schema(CompletionRequest))
 async def create_completion(request: Request, server: ServerDep) -> Any:
     body = await parse_body(request, CompletionRequest)
     body.check()

@@ -8,7 +8,7 @@ from openai_harmony import Message
 
 from ..conversation import builtin_tools, new_id
 from ..errors import APIError, not_found
-from ..request import parse_body
+from ..request import body_schema, parse_body
 from ..server import Server, ServerDep, reply
 from ..store import Stored
 from .protocol import ResponsesRequest, to_turn
@@ -80,7 +80,7 @@ async def list_input_items(
             "has_more": len(items) > limit}
 
 
-@router.post("/v1/responses")
+@router.post("/v1/responses", openapi_extra=body_schema(ResponsesRequest))
 async def create_response(request: Request, server: ServerDep) -> Any:
     body = await parse_body(request, ResponsesRequest)
     pool = await server.pool(body.model)
