@@ -39,6 +39,8 @@ def strict(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Iterat
         yield srv
     finally:
         srv.stop()
+    log = (srv.home.parent / f"{srv.home.name}-server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 def _connect(srv: ServeProcess) -> socket.socket:

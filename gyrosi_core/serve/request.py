@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import ClientDisconnect
 
 from .errors import APIError
 
@@ -31,7 +32,12 @@ class Echoed(BaseModel):
 
 
 async def parse_body[M: BaseModel](request: Request, model: type[M]) -> M:
-    return parse(await request.body(), model)
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # gone (or cut off at serve.body_timeout_s): nobody to answer
+        raise APIError(400, "The connection closed before the request body arrived.",
+                       code="incomplete_body") from None
+    return parse(body, model)
 
 
 def parse[M: BaseModel](body: bytes, model: type[M]) -> M:
