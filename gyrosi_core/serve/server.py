@@ -132,6 +132,8 @@ class Server:
 
         def work(job: Job) -> Any:
             conv = open_conversation(engine, self.tool_specs, turn, conversation_id)
+            if (use_tools := getattr(translator, "use_tools", None)) is not None:
+                use_tools(conv.tools)
             try:
                 events = engine.turn(conv, turn.new)
                 try:

@@ -187,6 +187,11 @@ class ResponseBuilder:
         self.end: TurnEnd | None = None
         self.error: TurnError | Failure | None = None
         self.citations: list[FileCitation] = []  # sources named for the next answer message
+        # the browser's citation normaliser, when the request runs the browser (see `cited`)
+        self.cite: Callable[[str], tuple[str, list[dict[str, Any]], bool]] | None = None
+        self._raw = ""  # the answer so far as the model wrote it
+        self._shown = ""  # ... and as sent, citations normalised
+        self._urls: list[t.UrlCitation] = []
 
     def response(self, status: str = "in_progress") -> Response:
         usage = None
@@ -286,7 +291,29 @@ class ResponseBuilder:
             return [FunctionCallArgumentsDelta(item_id=item.id, output_index=i, delta=e.text)]
         if isinstance(item, t.ReasoningItem):
             return [ev.ResponseReasoningTextDelta(item_id=item.id, output_index=i, delta=e.text)]
-        return [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+        if self.cite is None:
+            return [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+        return self._cited_delta(item.id, i, e.text)
+
+    def _cited_delta(self, item_id: str, i: int, text: str) -> list[BaseModel]:
+        """As gpt-oss's reference server: browser citations (`【3†L1-L5】`) in the answer become
+        ` ([domain](url)) ` with a url_citation annotation; text is held back while a citation
+        is incomplete, so deltas add up to the normalised text."""
+        assert self.cite is not None
+        self._raw += text
+        normalised, found, partial = self.cite(self._raw)
+        out: list[BaseModel] = []
+        for a in found:
+            if a["start_index"] not in {u.start_index for u in self._urls}:
+                self._urls.append(t.UrlCitation(**a))
+                out.append(ev.ResponseOutputTextAnnotationAdded(
+                    item_id=item_id, output_index=i, annotation_index=len(self._urls) - 1,
+                    annotation=self._urls[-1]))
+        if not partial and len(normalised) > len(self._shown):
+            out.append(ev.ResponseOutputTextDelta(item_id=item_id, output_index=i,
+                                                  delta=normalised[len(self._shown):]))
+            self._shown = normalised
+        return out
 
     def _end(self, e: MessageEnd) -> list[BaseModel]:
         item, i = self._item, self._index
@@ -322,10 +349,18 @@ class ResponseBuilder:
             return [ev.ResponseReasoningTextDone(item_id=item.id, output_index=i, text=e.text),
                     ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=part),
                     ev.ResponseOutputItemDone(output_index=i, item=item)]
-        text = CitedText(type="output_text", text=e.text, annotations=list(self.citations))
+        final, rest = e.text, []
+        if self.cite is not None:  # the whole text, normalised; what was held back is sent
+            final = self.cite(e.text)[0]
+            if len(final) > len(self._shown):
+                rest = [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i,
+                                                   delta=final[len(self._shown):])]
+        urls, self._urls, self._raw, self._shown = self._urls, [], "", ""
+        text = CitedText(type="output_text", text=final,
+                         annotations=[*self.citations, *urls])
         self.citations = []
         item.content, item.status = [text], "completed"
-        return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
+        return [*rest, ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=final),
                 ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
                 ev.ResponseOutputItemDone(output_index=i, item=item)]
 
@@ -387,6 +422,11 @@ class ResponseStream:
         self.sequence = 0
         self.started = False
         self.stopped = False
+
+    def use_tools(self, tools: dict[str, Any]) -> None:
+        """The conversation's tools, once open: a browser's citations are normalised."""
+        cite = getattr(tools.get("browser"), "normalize_citations", None)
+        self.builder.cite = cite if callable(cite) else None
 
     def _sse(self, events: list[Any]) -> str:
         parts = []
