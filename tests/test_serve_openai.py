@@ -172,7 +172,7 @@ def test_bodies_that_are_not_a_json_object(server: ServeProcess, body: bytes,
 @pytest.mark.parametrize(
     ("path", "extra", "param"),
     [
-        ("/v1/chat/completions", {"n": 2}, "n"),
+        ("/v1/chat/completions", {"n": 2, "stream": True}, "n"),
         ("/v1/chat/completions", {"logprobs": True}, "logprobs"),
         ("/v1/chat/completions", {"top_logprobs": 3}, "top_logprobs"),
         ("/v1/chat/completions", {"top_p": 0.5}, "top_p"),
@@ -231,6 +231,21 @@ def test_chat_usage_counts_reasoning(server: ServeProcess) -> None:
         parallel_tool_calls=True, frequency_penalty=0, user="u-1")
     assert c.usage is not None and c.usage.completion_tokens_details is not None
     assert 0 < c.usage.completion_tokens_details.reasoning_tokens < c.usage.completion_tokens  # type: ignore[operator]
+
+
+def test_chat_n_choices(server: ServeProcess) -> None:
+    api = client(server)
+    one = api.chat.completions.create(model="stub", messages=[{"role": "user",
+                                                              "content": "hello"}])
+    three = api.chat.completions.create(model="stub", n=3, seed=7,
+                                        messages=[{"role": "user", "content": "hello"}])
+    assert [c.index for c in three.choices] == [0, 1, 2]
+    assert {c.message.content for c in three.choices} == {"You said: hello"}  # deterministic
+    assert one.usage is not None and three.usage is not None
+    assert three.usage.prompt_tokens == one.usage.prompt_tokens
+    assert three.usage.completion_tokens == 3 * one.usage.completion_tokens
+    assert three.usage.total_tokens == three.usage.prompt_tokens + \
+        three.usage.completion_tokens
 
 
 # -- tool_choice -----------------------------------------------------------------------------

@@ -211,6 +211,12 @@ async def reply(job: Job, first: list[Any], stream: bool) -> Any:
                 batch = await job.batch()
 
         return EventStream(relay(), job.cancel)
+    status, body = await collect(job, first)
+    return JSONResponse(body, status_code=status)
+
+
+async def collect(job: Job, first: list[Any]) -> tuple[int, Any]:
+    """The (status, body) a job that does not stream ends with."""
     batch = first
     try:
         while not isinstance(batch[-1], Finished):
@@ -221,8 +227,7 @@ async def reply(job: Job, first: list[Any], stream: bool) -> Any:
     if finished.error is not None:
         raise failure(finished.error)
     status, body = finished.value
-    return JSONResponse(body, status_code=status)
-
+    return status, body
 
 
 def server_of(request: Request) -> Server:

@@ -119,8 +119,8 @@ class ChatRequest(Strict):
 
     def check(self) -> None:
         """Refuse what is valid for OpenAI but not done here (a 400 naming the parameter)."""
-        if self.n not in (None, 1):
-            unsupported("n", "one choice per request (send n requests with different seeds)")
+        if self.n not in (None, 1) and self.stream:
+            unsupported("n", "several choices are returned whole, not streamed")
         if self.top_p is not None and self.top_p != 1.0:
             unsupported("top_p", "only 1 (no nucleus cut) is supported; use temperature")
         if self.logprobs or self.top_logprobs:
