@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ..conversation import token_counter
 from ..request import body_schema, parse_body
 from ..server import ServerDep, collect, reply
 from .protocol import ChatRequest, to_turn
@@ -21,9 +22,7 @@ async def create_chat_completion(request: Request, server: ServerDep) -> Any:
     turn = to_turn(body, pool.engine.settings)
     engine = pool.engine
 
-    def count(text: str) -> int:
-        return len(engine.encoding.encode(text))
-
+    count = token_counter(engine.encoding)
     n = body.n or 1
     if n == 1:
         builder = ChatBuilder(body, pool.name, set(turn.functions), count)

@@ -22,7 +22,7 @@ async def create_completion(request: Request, server: ServerDep) -> Any:
     engine = pool.engine
     prompt = body.the_prompt()
     if isinstance(prompt, str):
-        text, tokens = prompt, engine.encoding.encode(prompt, allowed_special=set())
+        text, tokens = prompt, engine.encoding.encode(prompt, disallowed_special=())
     else:
         try:
             text = engine.encoding.decode(prompt)

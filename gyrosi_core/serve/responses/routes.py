@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from openai_harmony import Message
 
-from ..conversation import builtin_tools, new_id
+from ..conversation import builtin_tools, new_id, token_counter
 from ..errors import APIError, not_found
 from ..request import body_schema, parse_body
 from ..server import Server, ServerDep, reply
@@ -104,7 +104,7 @@ async def create_response(request: Request, server: ServerDep) -> Any:
     store = body.store is not False
     engine = pool.engine
     builder = ResponseBuilder(body, pool.name, new_id("resp"), set(turn.functions),
-                              turn.settings, lambda text: len(engine.encoding.encode(text)))
+                              turn.settings, token_counter(engine.encoding))
     known_calls = dict(calls)
     items = input_items(body) if store else []
 

@@ -411,6 +411,9 @@ class ResponseBuilder:
         return [done, ev.ResponseOutputItemDone(output_index=i, item=item)]
 
 
+DELTAS = (ev.ResponseOutputTextDelta, ev.ResponseReasoningTextDelta)
+
+
 class ResponseStream:
     """The Responses API side of a generation (see `conversation.Translator`)."""
 
@@ -433,7 +436,10 @@ class ResponseStream:
         for event in events:
             event.sequence_number = self.sequence
             self.sequence += 1
-            parts.append(sse(event.model_dump_json(serialize_as_any=True), event.type))
+            # events that carry the response or an item hold subclasses (the echoed response,
+            # cited text) that only serialize_as_any writes whole; the many deltas do not
+            whole = not isinstance(event, DELTAS)
+            parts.append(sse(event.model_dump_json(serialize_as_any=whole), event.type))
         return "".join(parts)
 
     def feed(self, events: list[Any]) -> str:
