@@ -32,7 +32,8 @@ SCRIPT = [
          "text": '{"a": 2, "b": 40}'}],
      "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]},
 ]
-CONFIG = {"core": {"context_length": 16384}, "backends": {"stub": {"script": SCRIPT}}}
+CONFIG = {"core": {"backend": "stub", "context_length": 16384},
+          "backends": {"stub": {"script": SCRIPT}}}
 
 
 @pytest.fixture(scope="module")

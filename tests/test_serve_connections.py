@@ -29,6 +29,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> PluginSite:
 
 def _started(tmp_path_factory: pytest.TempPathFactory, site: PluginSite,
              config: dict[str, Any], *args: str) -> ServeProcess:
+    config = {"core": {"backend": "stub"}, **config}
     return serve(tmp_path_factory.mktemp("conn"), site, config, *args).start()
 
 

@@ -28,7 +28,8 @@ SCRIPT = [
          "text": '{"a": 2, "b": 40}'}],
      "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]},
 ]
-CONFIG = {"core": {"context_length": 16384}, "backends": {"stub": {"script": SCRIPT}}}
+CONFIG = {"core": {"backend": "stub", "context_length": 16384},
+          "backends": {"stub": {"script": SCRIPT}}}
 HI = {"model": "stub", "input": "hi"}
 CHAT_HI = {"model": "stub", "messages": [{"role": "user", "content": "hi"}]}
 

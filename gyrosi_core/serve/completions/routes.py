@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ...backend import GenerateRequest, start_generation
 from ..errors import APIError
 from ..request import body_schema, parse_body
 from ..server import ServerDep, failure, reply
@@ -46,9 +47,9 @@ async def create_completion(request: Request, server: ServerDep) -> Any:
     seed = settings.seed if body.seed is None else body.seed
 
     def work(job: Job) -> Any:
-        generated = engine.backend.generate(tokens, stop_tokens=stops,
-                                            max_tokens=body.max_tokens,
-                                            temperature=temperature, seed=seed)
+        generated = start_generation(engine.backend, GenerateRequest(
+            tokens=tokens, stop_tokens=stops, max_tokens=body.max_tokens,
+            temperature=temperature, seed=seed))
         stopped_by_token = False
         try:
             for token in generated:
