@@ -42,6 +42,13 @@ class CoreConfig(BaseModel):
     log: bool = True  # log every turn of `run`/`generate` to $GYROSI_HOME/logs.sqlite3
 
 
+type BuiltinTool = Literal["browser", "python"]
+
+
+def _browser_only() -> list[BuiltinTool]:
+    return ["browser"]
+
+
 class ServeConfig(BaseModel):
     """`gyrosi serve`: the OpenAI-compatible API server (flags override these)."""
 
@@ -57,7 +64,17 @@ class ServeConfig(BaseModel):
     store_max_age_days: float = Field(default=30.0, gt=0)
     # Tool plugins a request's builtin tool types may turn on (web_search -> browser,
     # code_interpreter -> python). python runs model-written code: list it only on purpose.
-    builtin_tools: list[str] = Field(default_factory=lambda: ["browser"])
+    builtin_tools: list[BuiltinTool] = Field(default_factory=_browser_only)
+    # Slow and idle clients: a request's head must arrive within header_timeout_s of the
+    # connection (or of the previous response), its body within body_timeout_s of the head; an
+    # idle keep-alive connection closes after keep_alive_s. Connections beyond max_connections
+    # get a 503 server_busy at once.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    keep_alive_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: list[str] = Field(default_factory=list)
 
 
 class Config(BaseModel):
@@ -113,6 +130,8 @@ def _read(path: Path) -> dict[str, Any]:
             f"Config file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg})."
         ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"Config file {path} is nested too deeply to be a config.") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Config file {path} cannot be read: {exc}.") from exc
     if not isinstance(raw, dict):
@@ -143,6 +162,8 @@ def _validate(raw: dict[str, Any], path: Path | None) -> Config:
     except ValidationError as exc:
         where = f"Config file {path}" if path else "Built-in defaults"
         raise ConfigError(f"{where}: {describe(exc)}.") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"Config file {path} is nested too deeply to be a config.") from exc
 
 
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:

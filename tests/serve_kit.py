@@ -1,4 +1,14 @@
-"""The test plugin the server tests load; the server process itself is `ServeProcess`."""
+"""What the server tests share: the test plugin they load, a server on a plugin site, and the
+client helpers (the server process itself is `gyrosi_core.testing.ServeProcess`)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+from gyrosi_core.testing import PluginSite, ServeProcess
 
 # A plugin for the server tests: a backend that writes " tick" forever, one token per 5 ms (so
 # a stream is still running when the client goes away), one that always fails, and a function
@@ -47,3 +57,31 @@ def register_tools(register):  # a tool the server runs itself
         "shout", "Shout a text", lambda text: text.upper(),
         {"type": "object", "properties": {"text": {"type": "string"}}}))
 '''
+
+
+def serve(home_parent: Path, site: PluginSite, config: dict[str, Any],
+          *args: str) -> ServeProcess:
+    """A server (not started) with its own home, loading only the stub and the test plugin."""
+    home = home_parent / "home"
+    home.mkdir()
+    env = site.env(GYROSI_LOAD_PLUGINS="stub,gyrosi_test_backends")
+    return ServeProcess(home, config, env, *args)
+
+
+def client(srv: ServeProcess, key: str = "unused") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{srv.url}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def post(srv: ServeProcess, path: str, body: Any, **kw: Any) -> httpx.Response:
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    headers = {"content-type": "application/json", **kw.pop("headers", {})}
+    return httpx.post(f"{srv.url}{path}", content=data, headers=headers, timeout=30, **kw)
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """The OpenAI error object of a response (and no traceback anywhere in it)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert "Traceback" not in response.text
+    return body["error"]

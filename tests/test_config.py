@@ -18,6 +18,8 @@ from gyrosi_core.testing import run_gyrosi
         ({"backends": {"stub": {"script": [{"match": "(", "reply": []}]}}},
          "backends.stub.script.0.match"),
         ({"backends": {"stub": {"context_length": "lots"}}}, "backends.stub.context_length"),
+        ({"serve": {"builtin_tools": ["browser", "browsr"]}},
+         "serve.builtin_tools.1: Input should be 'browser' or 'python'"),
     ],
 )
 def test_bad_config_names_the_key(gyrosi_home, tmp_path, raw, expected):
@@ -38,6 +40,19 @@ def test_malformed_json_and_missing_file(gyrosi_home, tmp_path):
     assert result.returncode == 1 and "is not valid JSON (line 1" in result.stderr
     result = run_gyrosi("generate", "--config", str(tmp_path / "nope.json"), "hi", env=env)
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["top", "backends"])
+def test_deeply_nested_config_is_one_sentence(gyrosi_home, tmp_path, where):
+    deep = "[" * 2000 + "]" * 2000
+    text = deep if where == "top" else '{"backends": {"stub": {"x": ' + deep + "}}}"
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    result = run_gyrosi("generate", "--config", str(path), "hi",
+                        env={"GYROSI_HOME": str(gyrosi_home)})
+    assert result.returncode == 1
+    assert "is nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_env_config_and_flag_overrides(gyrosi_home, tmp_path):

@@ -17,7 +17,7 @@ import pytest
 from gyrosi_core.testing import PluginSite
 from gyrosi_core.testing import ServeProcess as Server
 
-from .serve_kit import TEST_BACKENDS
+from .serve_kit import TEST_BACKENDS, client, error_of, post
 
 ADD = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
        "required": ["a", "b"]}
@@ -76,18 +76,6 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Itera
         yield srv
     finally:
         srv.stop()
-
-
-def client(srv: Server, key: str = "unused") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{srv.url}/v1", api_key=key, max_retries=0, timeout=30)
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert "Traceback" not in response.text
-    return body["error"]
 
 
 # -- the openai SDK -------------------------------------------------------------------------
@@ -268,24 +256,18 @@ def test_gpt_oss_basic_eval(server: Server, kind: str, monkeypatch: pytest.Monke
 # -- bad input ------------------------------------------------------------------------------
 
 
-def _post(srv: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
-    data = body if isinstance(body, bytes | str) else json.dumps(body)
-    headers = {"content-type": "application/json", **kw.pop("headers", {})}
-    return httpx.post(f"{srv.url}{path}", content=data, headers=headers, timeout=30, **kw)
-
-
 @pytest.mark.parametrize(
     ("path", "body", "status", "code"),
     [
         ("/v1/responses", b'{"model": "stub", "input": ', 400, "invalid_json"),
         ("/v1/chat/completions", b"not json at all", 400, "invalid_json"),
-        ("/v1/responses", {"model": "stub", "input": 42}, 422, "invalid_value"),
-        ("/v1/responses", {"model": "stub", "input": "hi", "temperature": "hot"}, 422,
+        ("/v1/responses", {"model": "stub", "input": 42}, 400, "invalid_value"),
+        ("/v1/responses", {"model": "stub", "input": "hi", "temperature": "hot"}, 400,
          "invalid_value"),
-        ("/v1/responses", {"model": "stub"}, 422, "invalid_value"),
-        ("/v1/chat/completions", {"model": "stub", "messages": "hi"}, 422, "invalid_value"),
+        ("/v1/responses", {"model": "stub"}, 400, "missing_required_parameter"),
+        ("/v1/chat/completions", {"model": "stub", "messages": "hi"}, 400, "invalid_value"),
         ("/v1/chat/completions", {"model": "stub", "messages": [{"role": "wizard",
-                                                                 "content": "x"}]}, 422,
+                                                                 "content": "x"}]}, 400,
          "invalid_value"),
         ("/v1/responses", {"model": "gpt-9", "input": "hi"}, 404, "model_not_found"),
         ("/v1/chat/completions", {"model": "gpt-9", "messages": [{"role": "user",
@@ -309,7 +291,7 @@ def _post(srv: Server, path: str, body: Any, **kw: Any) -> httpx.Response:
     ],
 )
 def test_bad_requests(server: Server, path: str, body: Any, status: int, code: str | None) -> None:
-    response = _post(server, path, body)
+    response = post(server, path, body)
     assert response.status_code == status, response.text
     error = error_of(response)
     if code is not None:
@@ -355,7 +337,7 @@ def test_api_key(guarded: Server) -> None:
 def test_body_size_limit(guarded: Server) -> None:
     big = {"model": "stub", "input": "x" * 70000}
     auth = {"Authorization": "Bearer sesame"}
-    response = _post(guarded, "/v1/responses", big, headers=auth)
+    response = post(guarded, "/v1/responses", big, headers=auth)
     assert response.status_code == 413 and error_of(response)["code"] == "request_too_large"
 
     def chunks() -> Iterator[bytes]:  # no content-length: the limit holds while reading

@@ -93,10 +93,11 @@ def _interactive(plan: "EnginePlan", flags: dict[str, Any], console: "Console") 
     from prompt_toolkit.patch_stdout import patch_stdout
 
     from ..frontend import logged_history, start_conversation
-    from ..home import gyrosi_home
+    from ..home import gyrosi_home, private_file
 
     logged = logged_history(flags)  # a bad --cid is one sentence now, not after a message
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(gyrosi_home() / "history")))
+    session: PromptSession[str] = PromptSession(
+        history=FileHistory(str(private_file(gyrosi_home() / "history"))))
     starting = Starting(plan)
     console.print(banner(plan.backend.name, plan.backend.description, console.width,
                          logged[0] if logged else None), style="bold", highlight=False)

@@ -36,7 +36,6 @@ def register_commands(cli):
         Each installed backend is a model (GET /v1/models); requests that name none use
         --backend. Stored responses live in $GYROSI_HOME/responses.sqlite3.
         """
-        import uvicorn
         from pydantic import ValidationError
 
         from ..config import ServeConfig, describe, resolve_config
@@ -47,6 +46,7 @@ def register_commands(cli):
             ServeOptions,
             create_app,
             options_env,
+            run_one,
             run_processes,
         )
 
@@ -75,10 +75,10 @@ def register_commands(cli):
             os.environ[OPTIONS_ENV] = options_env(options)
             if api_key:
                 os.environ[API_KEY_ENV] = api_key
-            run_processes(serve_config.workers, common)
+            run_processes(serve_config.workers, serve_config, common)
         else:
             app = create_app(plugin_host, config, options, api_key)
             server = app.state.server
             server.load(server.default)  # a backend that cannot start: one sentence, not a trace
-            uvicorn.run(app, **common)
+            run_one(app, serve_config, common)
 

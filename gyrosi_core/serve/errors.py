@@ -26,8 +26,9 @@ class APIError(StarletteHTTPException):
         type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(status_code=status, detail=message)
+        super().__init__(status_code=status, detail=message, headers=headers)
         self.status = status
         self.message = message
         self.type = type
@@ -39,7 +40,9 @@ class APIError(StarletteHTTPException):
                           "code": self.code}}
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        headers = dict(self.headers or {})
+        if self.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(self.body(), status_code=self.status, headers=headers)
 
 
@@ -47,29 +50,12 @@ def not_found(kind: str, name: str, param: str | None = None, code: str | None =
     return APIError(404, f"{kind} {name!r} not found.", param=param, code=code)
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
-    return ".".join(parts)
-
-
 def _validation(exc: RequestValidationError) -> APIError:
-    errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-    if first.get("type") == "json_invalid":
-        ctx = first.get("ctx")
-        detail = ctx.get("error", "") if isinstance(ctx, dict) else ""
-        return APIError(
-            400, f"The request body is not valid JSON ({detail}); send a JSON object.".replace(
-                " ()", ""), code="invalid_json")
-    where = _location(tuple(first.get("loc", ())))
-    msg = first.get("msg", "invalid value")
-    if first.get("type") == "missing":
-        text = f"Missing required parameter {where!r}."
-    elif where:
-        text = f"Invalid value for {where!r}: {msg}."
-    else:
-        text = f"Invalid request body: {msg}."
-    return APIError(422, text, param=where or None, code="invalid_value")
+    """A bad query or path parameter (bodies are parsed by `request.parse`): OpenAI's 400."""
+    first = next(iter(exc.errors()), {"loc": (), "msg": "invalid request"})
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+    return APIError(400, f"Invalid value for {where!r}: {first.get('msg', 'invalid value')}.",
+                    param=where or None, code="invalid_value")
 
 
 def install(app: FastAPI) -> None:

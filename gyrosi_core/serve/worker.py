@@ -22,6 +22,7 @@ from .errors import APIError
 log = logging.getLogger(__name__)
 
 PENDING = 1024  # events a worker translates at once when its client is busy reading
+RETRY_AFTER_S = 1  # what a 503 server_busy tells the client to wait
 CHUNKS = 8  # translated chunks buffered per job before the worker waits for the client
 STALL_S = 0.02  # a consumer that waited this long translates what a stalled worker left pending
 
@@ -170,7 +171,8 @@ class BackendPool:
         if self.semaphore.locked() and self.waiting >= self.queue:
             raise APIError(503, f"The backend {self.name!r} is busy ({self.slots} generations "
                            f"running, {self.waiting} waiting); retry shortly.",
-                           type="server_error", code="server_busy")
+                           type="server_error", code="server_busy",
+                           headers={"Retry-After": str(RETRY_AFTER_S)})
         self.waiting += 1
         try:
             await self.semaphore.acquire()

@@ -17,6 +17,9 @@ RULES = [
     call("search capital", "browser.search", {"query": "capital of France"}),
     call("open paris", "browser.open", {"id": "paris.md"}),
     call("compute", "python", "x = 6 * 7\nprint(x)"),
+    {**call("cite paris", "browser.open", {"id": "paris.md"}),
+     "after_tool": [{"channel": "final",
+                     "text": "Paris is the capital【0†L2-L3】, says the page."}]},
 ]
 
 
@@ -110,3 +113,41 @@ def test_builtin_tools_must_be_allowed(tmp_path: Path) -> None:
         assert "serve.builtin_tools" in str(info.value)
     finally:
         srv.stop()
+
+
+def test_unconfigured_browser_is_a_400_before_generating(tmp_path: Path) -> None:
+    """The default config allows the browser, but without a corpus it cannot start: the
+    request is refused with how to configure it, and nothing is generated or stored."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "GYROSI_LOAD_PLUGINS": "stub,tools_oss"}
+    srv = ServeProcess(home, {"backends": {"stub": {"script": RULES}}}, env).start()
+    try:
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                client(srv).responses.create(model="stub", input="search capital",
+                                             tools=[{"type": "web_search"}],  # type: ignore
+                                             stream=stream)
+            assert info.value.code == "tool_not_configured"  # type: ignore[attr-defined]
+            assert "tools.browser.corpus" in str(info.value)
+        assert srv.health()["backends"]["stub"]["busy"] == 0
+    finally:
+        srv.stop()
+    assert "Traceback" not in (tmp_path / "home-server.log").read_text()
+
+
+def test_browser_citations_are_url_citations(server: ServeProcess) -> None:
+    """As the reference server: `【cursor†Lx-Ly】` becomes a link to the page the browser opened,
+    with a url_citation annotation, streamed and not."""
+    r = client(server).responses.create(model="stub", input="cite paris",
+                                        tools=[{"type": "web_search"}])  # type: ignore[list-item]
+    part = r.output[-1].content[0]  # type: ignore[union-attr]
+    assert "【" not in part.text and part.text.startswith("Paris is the capital (")
+    [url] = part.annotations
+    assert url.type == "url_citation" and url.url.endswith("paris.md")
+    assert part.text[url.start_index:url.end_index] == f" ([{url.title}]({url.url})) "
+    events = events_of(server, "cite paris", [{"type": "web_search"}])
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    added = [e for e in events if e.type == "response.output_text.annotation.added"]
+    assert text == part.text
+    assert [e.annotation.url for e in added] == [url.url]

@@ -1,4 +1,4 @@
-"""The Responses API: request → conversation, and turn events → response object and SSE events.
+"""The Responses API: turn events → the response object and its SSE events.
 
 Types and events are gpt-oss's (`gpt_oss.responses_api.types`, `.events`); the few events it
 lacks (function-call arguments, failed, incomplete) are declared here on its `ResponseEvent`.
@@ -11,109 +11,58 @@ from typing import Any, Literal
 
 from gpt_oss.responses_api import events as ev
 from gpt_oss.responses_api import types as t
-from openai_harmony import Message, ToolDescription
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from ..config import CoreConfig
-from ..events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
-from .conversation import (
-    TurnRequest,
-    assistant,
-    coalesce,
-    function_call,
-    function_name,
-    function_output,
-    new_id,
-    settings_for,
-    sse,
-    user,
-)
-from .errors import APIError
+from ...config import CoreConfig
+from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
+from ..conversation import Failure, coalesce, function_name, new_id, sse
+from ..errors import APIError
+from .protocol import NamedFunction, ResponsesRequest
 
-# -- request --------------------------------------------------------------------------------
+# -- the response object: gpt-oss's, with the request echoed and usage in detail --------------
 
 
-class InputMessage(t.Item):
-    """gpt-oss's message item, also accepting the `developer` role clients send."""
-
-    role: Literal["user", "assistant", "system", "developer"]  # type: ignore[assignment]
-
-
-type InputItem = (InputMessage | t.ReasoningItem | t.FunctionCallItem | t.FunctionCallOutputItem
-             | t.WebSearchCallItem | t.CodeInterpreterCallItem)
-type ToolDefinition = t.FunctionToolDefinition | t.BrowserToolConfig | t.CodeInterpreterToolConfig
+class Usage(t.Usage):
+    input_tokens_details: dict[str, int]
+    output_tokens_details: dict[str, int]
 
 
-class Reasoning(BaseModel):
-    effort: Literal["low", "medium", "high"] | None = None
+class Response(t.ResponseObject):
+    """OpenAI's response object echoes the request's settings (effective values)."""
+
+    usage: Usage | None = None  # type: ignore[assignment]
+    background: bool | None = False  # type: ignore[assignment]
+    tool_choice: str | dict[str, Any] = "auto"  # type: ignore[assignment]
+    top_p: float | None = 1.0  # type: ignore[assignment]
+    temperature: float | None = None
+    tools: list[dict[str, Any]] = []
+    reasoning: dict[str, Any] | None = None
+    store: bool = True
+    truncation: str = "disabled"
+    service_tier: str = "default"
+    user: str | None = None
+    safety_identifier: str | None = None
+    prompt_cache_key: str | None = None
+    top_logprobs: int = 0
 
 
-class ResponsesRequest(t.ResponsesRequest):
-    """gpt-oss's request with OpenAI's defaults and limits (`store` is on unless turned off)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    input: str | list[InputItem]  # type: ignore[assignment]
-    model: str | None = None
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    tools: list[ToolDefinition] | None = None  # type: ignore[assignment]
-    tool_choice: Any = "auto"
-    reasoning: Reasoning | None = None  # type: ignore[assignment]
-    store: bool | None = True
-    stream: bool | None = False
-
-
-def _text(content: str | list[t.TextContentItem]) -> str:
-    return content if isinstance(content, str) else "".join(part.text for part in content)
-
-
-def to_turn(req: ResponsesRequest, base: CoreConfig, history: list[Message],
-            calls: dict[str, str]) -> TurnRequest:
-    """The conversation a request continues (`history`, from previous_response_id) plus its
-    input. `calls` maps call ids to function names and is extended with the input's calls."""
-    instructions = [req.instructions] if req.instructions else []
-    new: list[Message] = []
-    items = [InputMessage(role="user", content=req.input)] if isinstance(req.input, str) \
-        else req.input
-    for i, item in enumerate(items):
-        if isinstance(item, InputMessage):
-            text = _text(item.content)
-            if item.role in ("system", "developer"):
-                instructions.append(text)
-            elif item.role == "user":
-                new.append(user(text))
-            else:
-                new.append(assistant(text))
-        elif isinstance(item, t.ReasoningItem):
-            text = "".join(c.text for c in item.content or []) or \
-                "".join(s.text for s in item.summary)
-            new.append(assistant(text, "analysis"))
-        elif isinstance(item, t.FunctionCallItem):
-            calls[item.call_id] = item.name
-            new.append(function_call(item.name, item.arguments))
-        elif isinstance(item, t.FunctionCallOutputItem):
-            name = calls.get(item.call_id)
-            if name is None:
-                raise APIError(400, f"No function call with call_id {item.call_id!r} precedes "
-                               f"this function_call_output.", param=f"input.{i}.call_id")
-            new.append(function_output(name, item.output))
-        # web_search_call / code_interpreter_call items record what already ran: the stored
-        # conversation holds their messages, and a client resubmitting them needs nothing here.
-    functions = {
-        f"functions.{tool.name}": ToolDescription.new(tool.name, tool.description or "",
-                                                      parameters=tool.parameters)
-        for tool in req.tools or [] if isinstance(tool, t.FunctionToolDefinition)
+def echo(req: ResponsesRequest, settings: CoreConfig) -> dict[str, Any]:
+    """The request fields a response repeats, as in OpenAI's API."""
+    choice = req.tool_choice
+    return {
+        "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
+        "max_tool_calls": req.max_tool_calls,
+        "previous_response_id": req.previous_response_id, "metadata": req.metadata or {},
+        "temperature": settings.temperature, "top_p": 1.0,
+        "tools": [tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+                  for tool in req.tools or []],
+        "tool_choice": choice.model_dump() if isinstance(choice, NamedFunction) else choice,
+        "parallel_tool_calls": req.parallel_tool_calls is not False,
+        "reasoning": {"effort": settings.reasoning_effort, "summary": None},
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "store": req.store is not False, "user": req.user,
+        "safety_identifier": req.safety_identifier, "prompt_cache_key": req.prompt_cache_key,
     }
-    effort = req.reasoning.effort if req.reasoning else None
-    settings = settings_for(
-        base,
-        reasoning_effort=effort,
-        temperature=req.temperature,
-        max_tokens=req.max_output_tokens,
-        developer_message="\n\n".join(instructions) if instructions else None,
-    )
-    return TurnRequest(history, new, settings, functions)
 
 
 # -- events the gpt-oss module lacks --------------------------------------------------------
@@ -217,8 +166,14 @@ class ResponseBuilder:
     """Follows a turn's events, keeps the output items, and says what to stream."""
 
     def __init__(self, req: ResponsesRequest, model: str, response_id: str,
-                 external: set[str]) -> None:
+                 external: set[str], settings: CoreConfig,
+                 count_tokens: Callable[[str], int]) -> None:
         self.req = req
+        self.echo = echo(req, settings)
+        self.choice = req.choice
+        self.count_tokens = count_tokens
+        self.recipients: list[str] = []  # every call the model made, in order
+        self.reasoning_tokens = 0
         self.model = model
         self.id = response_id
         self.external = external  # recipients the client runs
@@ -230,28 +185,31 @@ class ResponseBuilder:
         self._pending_call: str | None = None  # call_id of a server-side call awaiting output
         self._pending_builtin: tuple[Any, int] | None = None  # browser/python item, its index
         self.end: TurnEnd | None = None
-        self.error: TurnError | None = None
+        self.error: TurnError | Failure | None = None
         self.citations: list[FileCitation] = []  # sources named for the next answer message
+        # the browser's citation normaliser, when the request runs the browser (see `cited`)
+        self.cite: Callable[[str], tuple[str, list[dict[str, Any]], bool]] | None = None
+        self._raw = ""  # the answer so far as the model wrote it
+        self._shown = ""  # ... and as sent, citations normalised
+        self._urls: list[t.UrlCitation] = []
 
-    def response(self, status: str = "in_progress") -> t.ResponseObject:
+    def response(self, status: str = "in_progress") -> Response:
         usage = None
         incomplete = None
         error = None
         if self.end is not None:
             u = self.end.usage
-            usage = t.Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens,
-                            total_tokens=u.total_tokens)
+            usage = Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens,
+                          total_tokens=u.total_tokens,
+                          input_tokens_details={"cached_tokens": 0},
+                          output_tokens_details={"reasoning_tokens": self.reasoning_tokens})
             if self.end.stop_reason == "length":
                 incomplete = t.IncompleteDetails(reason="max_output_tokens")
         if self.error is not None:
             error = t.Error(code=self.error.kind, message=self.error.message)
-        return t.ResponseObject(
-            id=self.id, created_at=self.created_at, status=status, output=list(self.output),
-            model=self.model, usage=usage, error=error, incomplete_details=incomplete,
-            instructions=self.req.instructions, max_output_tokens=self.req.max_output_tokens,
-            previous_response_id=self.req.previous_response_id, metadata=self.req.metadata or {},
-            text={"format": {"type": "text"}},
-        )
+        return Response(id=self.id, created_at=self.created_at, status=status,
+                        output=list(self.output), model=self.model, usage=usage, error=error,
+                        incomplete_details=incomplete, **self.echo)
 
     @property
     def status(self) -> str:
@@ -285,6 +243,8 @@ class ResponseBuilder:
             self.error = event
         elif isinstance(event, TurnEnd):
             self.end = event
+            if self.error is None and (why := self.choice.violation(self.recipients)):
+                self.error = Failure("tool_choice_not_followed", why)
         return []
 
     def _open(self, item: Any) -> ev.ResponseOutputItemAdded:
@@ -297,6 +257,8 @@ class ResponseBuilder:
     def _start(self, e: MessageStart) -> list[BaseModel]:
         if e.role != "assistant":
             return []
+        if e.recipient:
+            self.recipients.append(e.recipient)
         if builtin_kind(e.recipient):  # announced whole at its end, as the reference does
             return []
         if e.recipient:
@@ -329,7 +291,29 @@ class ResponseBuilder:
             return [FunctionCallArgumentsDelta(item_id=item.id, output_index=i, delta=e.text)]
         if isinstance(item, t.ReasoningItem):
             return [ev.ResponseReasoningTextDelta(item_id=item.id, output_index=i, delta=e.text)]
-        return [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+        if self.cite is None:
+            return [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i, delta=e.text)]
+        return self._cited_delta(item.id, i, e.text)
+
+    def _cited_delta(self, item_id: str, i: int, text: str) -> list[BaseModel]:
+        """As gpt-oss's reference server: browser citations (`【3†L1-L5】`) in the answer become
+        ` ([domain](url)) ` with a url_citation annotation; text is held back while a citation
+        is incomplete, so deltas add up to the normalised text."""
+        assert self.cite is not None
+        self._raw += text
+        normalised, found, partial = self.cite(self._raw)
+        out: list[BaseModel] = []
+        for a in found:
+            if a["start_index"] not in {u.start_index for u in self._urls}:
+                self._urls.append(t.UrlCitation(**a))
+                out.append(ev.ResponseOutputTextAnnotationAdded(
+                    item_id=item_id, output_index=i, annotation_index=len(self._urls) - 1,
+                    annotation=self._urls[-1]))
+        if not partial and len(normalised) > len(self._shown):
+            out.append(ev.ResponseOutputTextDelta(item_id=item_id, output_index=i,
+                                                  delta=normalised[len(self._shown):]))
+            self._shown = normalised
+        return out
 
     def _end(self, e: MessageEnd) -> list[BaseModel]:
         item, i = self._item, self._index
@@ -361,13 +345,22 @@ class ResponseBuilder:
         if isinstance(item, t.ReasoningItem):
             part = t.ReasoningTextContentItem(type="reasoning_text", text=e.text)
             item.content = [part]
+            self.reasoning_tokens += self.count_tokens(e.text)
             return [ev.ResponseReasoningTextDone(item_id=item.id, output_index=i, text=e.text),
                     ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=part),
                     ev.ResponseOutputItemDone(output_index=i, item=item)]
-        text = CitedText(type="output_text", text=e.text, annotations=list(self.citations))
+        final, rest = e.text, []
+        if self.cite is not None:  # the whole text, normalised; what was held back is sent
+            final = self.cite(e.text)[0]
+            if len(final) > len(self._shown):
+                rest = [ev.ResponseOutputTextDelta(item_id=item.id, output_index=i,
+                                                   delta=final[len(self._shown):])]
+        urls, self._urls, self._raw, self._shown = self._urls, [], "", ""
+        text = CitedText(type="output_text", text=final,
+                         annotations=[*self.citations, *urls])
         self.citations = []
         item.content, item.status = [text], "completed"
-        return [ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=e.text),
+        return [*rest, ev.ResponseOutputTextDone(item_id=item.id, output_index=i, text=final),
                 ev.ResponseContentPartDone(item_id=item.id, output_index=i, part=text),
                 ev.ResponseOutputItemDone(output_index=i, item=item)]
 
@@ -418,6 +411,9 @@ class ResponseBuilder:
         return [done, ev.ResponseOutputItemDone(output_index=i, item=item)]
 
 
+DELTAS = (ev.ResponseOutputTextDelta, ev.ResponseReasoningTextDelta)
+
+
 class ResponseStream:
     """The Responses API side of a generation (see `conversation.Translator`)."""
 
@@ -430,12 +426,20 @@ class ResponseStream:
         self.started = False
         self.stopped = False
 
+    def use_tools(self, tools: dict[str, Any]) -> None:
+        """The conversation's tools, once open: a browser's citations are normalised."""
+        cite = getattr(tools.get("browser"), "normalize_citations", None)
+        self.builder.cite = cite if callable(cite) else None
+
     def _sse(self, events: list[Any]) -> str:
         parts = []
         for event in events:
             event.sequence_number = self.sequence
             self.sequence += 1
-            parts.append(sse(event.model_dump_json(), event.type))
+            # events that carry the response or an item hold subclasses (the echoed response,
+            # cited text) that only serialize_as_any writes whole; the many deltas do not
+            whole = not isinstance(event, DELTAS)
+            parts.append(sse(event.model_dump_json(serialize_as_any=whole), event.type))
         return "".join(parts)
 
     def feed(self, events: list[Any]) -> str:
@@ -462,7 +466,7 @@ class ResponseStream:
             return 500, APIError(500, error.message if error else "The turn did not finish.",
                                  type="server_error",
                                  code=error.kind if error else None).body()
-        return 200, b.response(b.status).model_dump(mode="json")
+        return 200, b.response(b.status).model_dump(mode="json", serialize_as_any=True)
 
     def fail(self, message: str) -> Any:
         self.builder.error = TurnError("backend_error", message)

@@ -1,4 +1,4 @@
-"""Chat Completions: messages → conversation, and turn events → completion and chunks.
+"""Chat Completions: turn events → a completion object or its chunks.
 
 The Harmony `analysis` channel is sent as the message's `reasoning` field (what gpt-oss's
 chat-completions sampler reads); `final` (and commentary addressed to no one) as `content`.
@@ -6,175 +6,13 @@ chat-completions sampler reads); `final` (and commentary addressed to no one) as
 
 import json
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
-from openai_harmony import Message, ToolDescription
-from pydantic import BaseModel, ConfigDict, Field
-
-from ..config import CoreConfig
-from ..events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
-from .conversation import (
-    TurnRequest,
-    assistant,
-    coalesce,
-    function_call,
-    function_output,
-    new_id,
-    settings_for,
-    sse,
-    user,
-)
-from .errors import APIError
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ContentPart(_Lenient):
-    type: str
-    text: str | None = None
-
-
-class CalledFunction(_Lenient):
-    name: str
-    arguments: str = ""
-
-
-class ToolCall(_Lenient):
-    id: str
-    type: Literal["function"] = "function"
-    function: CalledFunction
-
-
-class ChatMessage(_Lenient):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
-    reasoning: str | None = None
-    reasoning_content: str | None = None
-    tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
-
-
-class FunctionDefinition(_Lenient):
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}})
-
-
-class ChatTool(_Lenient):
-    type: Literal["function"]
-    function: FunctionDefinition
-
-
-class StreamOptions(_Lenient):
-    include_usage: bool = False
-
-
-class ChatRequest(_Lenient):
-    model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
-    tools: list[ChatTool] | None = None
-    tool_choice: Any = None
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_completion_tokens: int | None = Field(default=None, gt=0)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
-
-    @property
-    def stops(self) -> list[str]:
-        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return [s for s in stops if s]
-
-
-def _text(content: str | list[ContentPart] | None, where: str) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    texts = []
-    for part in content:
-        if part.text is None:
-            raise APIError(400, f"Only text content is supported, not {part.type!r}.",
-                           param=where, code="unsupported_content")
-        texts.append(part.text)
-    return "".join(texts)
-
-
-def to_turn(req: ChatRequest, base: CoreConfig) -> TurnRequest:
-    instructions: list[str] = []
-    calls: dict[str, str] = {}
-    messages: list[Message] = []
-    for i, m in enumerate(req.messages):
-        text = _text(m.content, f"messages.{i}.content")
-        if m.role in ("system", "developer"):
-            instructions.append(text)
-        elif m.role == "user":
-            messages.append(user(text))
-        elif m.role == "assistant":
-            if reasoning := m.reasoning or m.reasoning_content:
-                messages.append(assistant(reasoning, "analysis"))
-            if text:
-                messages.append(assistant(text))
-            for call in m.tool_calls or []:
-                calls[call.id] = call.function.name
-                messages.append(function_call(call.function.name, call.function.arguments))
-        else:
-            name = calls.get(m.tool_call_id or "")
-            if name is None:
-                raise APIError(400, f"The tool message's tool_call_id {m.tool_call_id!r} "
-                               f"matches no earlier assistant tool call.",
-                               param=f"messages.{i}.tool_call_id")
-            messages.append(function_output(name, text))
-    functions = {
-        f"functions.{tool.function.name}": ToolDescription.new(
-            tool.function.name, tool.function.description, parameters=tool.function.parameters)
-        for tool in req.tools or []
-    }
-    settings = settings_for(
-        base,
-        reasoning_effort=req.reasoning_effort,
-        temperature=req.temperature,
-        seed=req.seed,
-        max_tokens=req.max_completion_tokens or req.max_tokens,
-        developer_message="\n\n".join(instructions) if instructions else None,
-    )
-    # the last message is the new input; everything before it is history
-    return TurnRequest(messages[:-1], messages[-1:], settings, functions)
-
-
-class StopMatcher:
-    """Cuts streamed text at the first stop string, holding back a possible partial match."""
-
-    def __init__(self, stops: list[str]) -> None:
-        self.stops = stops
-        self.held = ""
-        self.hit = False
-
-    def feed(self, text: str) -> str:
-        if not self.stops:
-            return text
-        buf = self.held + text
-        cut = min((i for s in self.stops if (i := buf.find(s)) >= 0), default=-1)
-        if cut >= 0:
-            self.hit, self.held = True, ""
-            return buf[:cut]
-        keep = 0
-        for s in self.stops:
-            for n in range(min(len(s) - 1, len(buf)), keep, -1):
-                if s.startswith(buf[-n:]):
-                    keep = n
-                    break
-        self.held = buf[len(buf) - keep:] if keep else ""
-        return buf[: len(buf) - keep]
-
-    def flush(self) -> str:
-        held, self.held = self.held, ""
-        return held
-
+from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
+from ..conversation import Failure, StopMatcher, coalesce, new_id, sse
+from ..errors import APIError
+from .protocol import ChatRequest
 
 FINISH = {"stop": "stop", "tool_calls": "tool_calls", "length": "length",
           "interrupted": "stop", "error": "stop"}
@@ -193,8 +31,12 @@ def source_url(name: str) -> str:
 class ChatBuilder:
     """Follows a turn's events; collects the completion and yields stream deltas."""
 
-    def __init__(self, req: ChatRequest, model: str, external: set[str]) -> None:
+    def __init__(self, req: ChatRequest, model: str, external: set[str],
+                 count_tokens: Callable[[str], int]) -> None:
         self.req = req
+        self.choice = req.choice
+        self.count_tokens = count_tokens
+        self.recipients: list[str] = []  # every call the model made, in order
         self.model = model
         self.external = external
         self.id = new_id("chatcmpl")
@@ -205,7 +47,7 @@ class ChatBuilder:
         self.tool_calls: list[dict[str, Any]] = []
         self._where: str | None = None  # "content", "reasoning", "call" or None
         self.end: TurnEnd | None = None
-        self.error: TurnError | None = None
+        self.error: TurnError | Failure | None = None
         self.sources: list[SourceCited] = []
 
     @property
@@ -218,6 +60,8 @@ class ChatBuilder:
         if self.stopped:
             return []
         if isinstance(event, MessageStart) and event.role == "assistant":
+            if event.recipient:
+                self.recipients.append(event.recipient)
             if event.recipient in self.external:
                 self._where = "call"
                 call = {"index": len(self.tool_calls), "id": new_id("call"), "type": "function",
@@ -244,6 +88,8 @@ class ChatBuilder:
             self.error = event
         elif isinstance(event, TurnEnd):
             self.end = event
+            if self.error is None and (why := self.choice.violation(self.recipients)):
+                self.error = Failure("tool_choice_not_followed", why)
         return []
 
     def annotations(self) -> list[dict[str, Any]]:
@@ -277,12 +123,14 @@ class ChatBuilder:
             return "stop"
         return FINISH[self.end.stop_reason]
 
-    def usage(self) -> dict[str, int] | None:
+    def usage(self) -> dict[str, Any] | None:
         if self.end is None:
             return None
         u = self.end.usage
+        reasoning = self.count_tokens("".join(self.reasoning)) if self.reasoning else 0
         return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                "total_tokens": u.total_tokens}
+                "total_tokens": u.total_tokens, "prompt_tokens_details": {"cached_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": reasoning}}
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
