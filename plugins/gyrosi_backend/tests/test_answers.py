@@ -98,16 +98,18 @@ def test_answers_are_identical_across_processes(cli: Any, docs_home: Path) -> No
     assert first["messages"] == second["messages"]
 
 
-def backend_for(home: Path, encoding: Any) -> GyroBackend:
+def backend_for(home: Path, encoding: Any, **section: Any) -> GyroBackend:
     engine = Engine(GyroConfig(starter=False), home=home)
-    return GyroBackend({"starter": False, "learn_from_users": False}, encoding, engine=engine)
+    return GyroBackend({"starter": False, "learn_from_users": False, **section}, encoding,
+                       engine=engine)
 
 
 def test_follow_up_goes_on_where_the_answer_stopped(docs_home: Path,
                                                    harmony_encoding: Any) -> None:
-    backend = backend_for(docs_home, harmony_encoding)
+    # no plan in the analysis: the token budget is the answer's alone, whatever the paths
+    backend = backend_for(docs_home, harmony_encoding, trace=False)
     turns = TurnEngine(backend, harmony_encoding,
-                       config=Config(core=CoreConfig(max_tokens=80)))
+                       config=Config(core=CoreConfig(max_tokens=40)))
     conv = turns.new_conversation()
     first = list(turns.user_turn(conv, "What is the quorble dance?"))[-1]
     assert isinstance(first, TurnEnd) and first.stop_reason == "length"
