@@ -282,7 +282,8 @@ class GyroBackend(BaseBackend):
         if plan.source is not None:
             where = "the start" if plan.source.position == 0 else \
                 f"token {plan.source.position:,}"
-            lines.append(f"source: {plan.source.name}, from {where} of the document")
+            lines.append(f"source: {plan.source.name}, from {where} of the document"
+                         + (f" (BM25 {plan.score:.1f})" if plan.score else ""))
             if plan.terms:
                 lines.append(f"matched terms: {', '.join(plan.terms)}")
         lines.append(plan_line(self.engine, plan.at, trace.phase))

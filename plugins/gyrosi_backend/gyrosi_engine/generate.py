@@ -53,7 +53,6 @@ class Trace:
     phase: int = -1  # how the prompt was read: -1 from the archetype, else a representative
     address: int | None = None  # where in the learned stream the next token would come from
     at: PathState | None = None  # the path after the last token emitted
-    exact: int = 0  # steps that followed the learned stream address by address
 
 
 class Generator:
@@ -283,7 +282,6 @@ class Generator:
             if astray >= LOST_STEPS:
                 trace.halted = "lost"
                 return
-            trace.exact += how in ("exact", "prefix")
             address = nxt
             yield step.token
             at = self.advance(at, step.token)

@@ -229,7 +229,7 @@ class ContentIndex:
                         break
                     c = at + int(nxt[0])
                     self._extend(tokens[pos:c])
-                    self._begin(c, seq0, path_at(c), named.get(c) if fresh[c] else None)
+                    self._begin(c, seq0, path_at(c), None)  # a cut is never a message start
                     pos = c
                 self._extend(tokens[pos:b])
                 if b < n:
