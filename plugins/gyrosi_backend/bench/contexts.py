@@ -1,4 +1,5 @@
-"""Which contexts predict held-out text: the engine's paths of boundary states, or token n-grams?
+"""Which contexts predict held-out text: paths of boundary states (memory format 2's), or token
+n-grams (format 3's)?
 
 Both with exact occurrence counts (what issue 17's format change would keep per entry) and the
 same two rules: the most frequent follower at the deepest context that has one, and interpolated
@@ -78,9 +79,11 @@ def main() -> None:
 
         def state_paths(stream: list[int]) -> list[list[Hashable]]:
             at, out = engine.start(), []
+            path = [at.state] * depth
             for token in stream:
-                out.append(list(path_keys(at.path, int(orbit_of[at.path[-1]]))))
+                out.append(list(path_keys(path, int(orbit_of[path[-1]]))))
                 at = engine.generator.advance(at, token)
+                path = [at.state] * depth if at.fresh else path[1:] + [at.state]
             return out
 
         def token_grams(stream: list[int]) -> list[list[Hashable]]:
@@ -88,8 +91,8 @@ def main() -> None:
                     for i in range(len(stream))]
 
         print(benchlib.machine_line("contexts", "pydoc topics, recall.py's split, exact counts"))
-        for label, walk in (("paths of boundary states (the engine's)", state_paths),
-                            ("token n-grams", token_grams)):
+        for label, walk in (("paths of boundary states (format 2)", state_paths),
+                            ("token n-grams (format 3)", token_grams)):
             print(f" contexts: {label}, depth 1..{depth}")
             for rule, value in score(streams[:split], streams[split:], depth, walk).items():
                 benchlib.print_line(rule, f"{value:.4f}")

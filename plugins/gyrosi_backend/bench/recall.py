@@ -88,13 +88,13 @@ def engine_score(engine: "Engine", token_streams: list[list[int]]) -> Score:
     for stream in token_streams:
         at = engine.start()
         for i, token in enumerate(stream):
-            step = gen.propose(at.path)
+            step = gen.propose(at)
             hit = step is not None and step.token == token
             score.add(hit, i == 0)
             if step is not None and step.level == 0:
                 # the path context the engine used: was the answer there, and would plain
                 # recency (no admissibility) have found it?
-                cands = candidates(path_keys(at.path, int(orbit_of[at.path[-1]]))[step.depth])
+                cands = candidates(path_keys(at.tokens, int(orbit_of[at.state]))[step.depth])
                 score.from_path += 1
                 score.depth_sum += step.depth
                 score.oracle += token in cands

@@ -180,7 +180,7 @@ class GyroBackend(BaseBackend):
             name = session.plan.source.name
             return Plan("nothing", at, None, None,
                         says=f"That is all I learned there: {name} ends with that.")
-        depth = engine.generator.depth_matched(at.path, min(len(last), engine.settings.depth))
+        depth = engine.generator.depth_matched(at, min(len(last), engine.settings.depth))
         if len(last) >= 3 and depth >= min(len(last), engine.settings.depth):
             return Plan("continue", at, None, None)
         index = engine.memory.index
@@ -192,7 +192,7 @@ class GyroBackend(BaseBackend):
                         says=f"I have learned nothing about {_listed(missing)}.")
         source = Source(hit.document or "(unnamed text)", hit.start - hit.doc_start,
                         tuple(w for w in hit.terms if w not in FRAMING))
-        return Plan("answer", PathState(hit.path, hit.fresh), hit.start, hit.doc_end,
+        return Plan("answer", PathState.unpack(hit.path, hit.fresh), hit.start, hit.doc_end,
                     prefix=hit.prefix, source=source, terms=source.terms, score=hit.score)
 
     # --- generating -------------------------------------------------------------------------

@@ -1,23 +1,33 @@
-"""Generation (BU ingress): the next token from passive memory, chosen by the physics.
+"""Generation (BU ingress): the next token from passive memory, chosen by its evidence and the
+physics.
 
 Where candidates come from, in order (the "level" in the trace):
-    0  the path context, deepest first (depth `depth` .. 1): the tokens learned after this path
+    0  the token contexts, deepest first (depth `depth` .. 1): the tokens learned after them
     1  the current state's orbit (depth 0)
     2  the orbits at Hamming distance 2 (the atlas's neighbour orbits), lowest first
-    3  the duality pivot `s ^ FULL`: its one-state path, then its orbit
-    4  the orbit centre (the orbit's representative): its one-state path
+    3  the duality pivot `s ^ FULL`: its orbit
+    4  the orbit centre (the orbit's representative): its orbit
     5  a geometric nudge: up to 6 steps, each the intron that brings theta lowest
 When all are empty the ladder is exhausted and emission halts.
+
+Which candidate (rule "evidence", the default): the occurrence counts kept with each entry, weighed
+across the contexts the way interpolated Kneser-Ney weighs n-gram counts. From the orbit up to the
+deepest context that holds anything, each context that holds tokens gives each of them
+`max(count - DISCOUNT, 0) / total` and passes `DISCOUNT * distinct / total` of its weight down to
+the shorter contexts below it (absolute discounting, interpolated). The candidate with the most
+weight wins; ties go to the one *admissible* from the current state (the physics below), then to
+the most recent, then to the lowest id. Only integer counts kept with the entries take part: no
+trained weight, no random draw. The README gives the measured effect of each part.
+
+Admissible (the original specification's predicate): along the token's own micro-path from the
+current state, the global alignment with the token's address (agreeing bits) never decreases, no
+slab ends with less alignment than it started, and the alignment ends strictly higher. Rules kept
+for comparison (`bench/heldout.py --rule`): "admissible" (format 2's: the first admissible
+candidate, most recent first, at the deepest context) and "recent" (the most recent there).
 
 Monodromy: within one answer, a (context, token) step already taken is not taken again. A path
 that comes back to a context whose every candidate it has already followed has closed on itself;
 emission halts there instead of cycling through the same learned text until `max_tokens`.
-
-Which candidate: the first, most recent first, that is *admissible* from the current state; if none
-is, the most recent. Admissible (the original specification's predicate): along the token's own
-micro-path from the current state, the global alignment with the token's address (agreeing bits)
-never decreases, no slab ends with less alignment than it started, and the alignment ends strictly
-higher. No counts, weights or random numbers take part. The README gives the measured effect.
 """
 
 from collections.abc import Iterator, Sequence
@@ -32,7 +42,8 @@ from .memory.store import Memory
 
 NUDGE_STEPS = 6
 LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
-MAX_PHASE_BITS = 12  # `Generator.read` tries at most 2**12 starting phases
+DISCOUNT = 0.75  # absolute discount per count (Kneser-Ney's usual single discount)
+RULES = ("evidence", "admissible", "recent")
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
 
@@ -56,9 +67,10 @@ class Trace:
 
 
 class Generator:
-    #: "admissible" (the rule above) or "recent" (most recent only: the baseline `bench/recall.py
-    #: --rule recent` measures the rule against)
-    rule = "admissible"
+    #: one of `RULES` (module docstring)
+    rule = "evidence"
+    #: tie-break by admissibility under the "evidence" rule (`bench/heldout.py` measures it off)
+    physics_ties = True
 
     def __init__(self, memory: Memory, addresses: AddressBook) -> None:
         self.memory = memory
@@ -104,12 +116,48 @@ class Generator:
         return all((end & m).bit_count() <= (start & m).bit_count() for m in self._slabs)
 
     def choose(self, state: int, candidates: list[int]) -> int:
+        """Format 2's rule over one context's tokens, most recent first: the first admissible
+        one, else the most recent (kept for `--rule admissible` / `--rule recent`)."""
         if self.rule == "recent":
             return candidates[0]
         for token in candidates:
             if self.admissible(state, token):
                 return token
         return candidates[0]
+
+    def weigh(self, state: int, keys: list[int], deepest: int,
+              taken: set[tuple[int, int]] | None = None) -> int:
+        """The "evidence" rule: interpolated absolute discounting from the orbit (keys[0]) up to
+        `deepest`, ties to the admissible, then the most recent, then the lowest id. Tokens
+        already taken at the deepest context (monodromy) are left out; -1 when none is left."""
+        evidence = self.memory.passive.evidence
+        weight: dict[int, float] = {}
+        recency: dict[int, int] = {}
+        for d in range(deepest + 1):
+            tokens, seqs, counts = evidence(keys[d])
+            if not len(tokens):
+                continue
+            total = float(counts.sum())
+            down = DISCOUNT * len(tokens) / total
+            for w in weight:
+                weight[w] *= down
+            for t, c, q in zip(tokens.tolist(), counts.tolist(), seqs.tolist(), strict=True):
+                weight[t] = weight.get(t, 0.0) + max(c - DISCOUNT, 0.0) / total
+                if q > recency.get(t, -1):
+                    recency[t] = q
+        if taken is not None:
+            key = keys[deepest]
+            top = evidence(key)[0].tolist()
+            weight = {t: v for t, v in weight.items() if (key, t) not in taken or t not in top}
+            if not any((key, t) not in taken for t in top):
+                return -1
+        if not weight:
+            return -1
+        best = max(weight.values())
+        tied = [t for t, v in weight.items() if v == best]
+        if len(tied) > 1 and self.physics_ties:
+            tied = [t for t in tied if self.admissible(state, t)] or tied
+        return max(tied, key=lambda t: (recency.get(t, -1), -t))
 
     def _fresh(self, key: int, candidates: list[int],
                taken: set[tuple[int, int]] | None) -> list[int]:
@@ -122,23 +170,32 @@ class Generator:
     def _lookup(self, key: int) -> list[int]:
         return self.memory.passive.candidates(key)
 
-    def propose(self, path: tuple[int, ...],
+    def keys(self, at: PathState) -> list[int]:
+        """[orbit key, depth-1 key, ..., depth key] of a path."""
+        return context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+
+    def propose(self, at: PathState,
                 taken: set[tuple[int, int]] | None = None) -> Step | None:
-        """The next step from `path`; `taken` (the steps of this answer so far) is updated.
+        """The next step from `at`; `taken` (the steps of this answer so far) is updated.
         None: the ladder is exhausted, or (with `taken`) the path closed on itself."""
-        state = path[-1]
-        keys = context.path_keys(path, int(self.orbit_of[state]))
+        state = at.state
+        keys = self.keys(at)
         found = self._find(state, keys)
         if found is None:
             return None
         key, level, depth, cands = found
-        fresh = self._fresh(key, cands, taken)
-        if not fresh:
-            return Step(-1, state, level, depth, len(cands))
-        step = Step(self.choose(state, fresh), state, level, depth, len(cands))
+        if self.rule == "evidence" and level <= 1:
+            token = self.weigh(state, keys, depth, taken)
+            if token < 0:
+                return Step(-1, state, level, depth, len(cands))
+        else:
+            fresh = self._fresh(key, cands, taken)
+            if not fresh:
+                return Step(-1, state, level, depth, len(cands))
+            token = self.choose(state, fresh)
         if taken is not None:
-            taken.add((key, step.token))
-        return step
+            taken.add((key, token))
+        return Step(token, state, level, depth, len(cands))
 
     def _find(self, state: int, keys: list[int]) -> tuple[int, int, int, list[int]] | None:
         """(context key, level, depth, candidates) of the first non-empty rung."""
@@ -157,20 +214,20 @@ class Generator:
         except KeyError:
             pivot_index = -1
         if pivot_index >= 0:
-            for key in context.path_keys((pivot_index,), int(self.orbit_of[pivot_index]))[::-1]:
-                if cands := self._lookup(key):
-                    return key, 3, 0, cands
+            key = context.path_keys((), int(self.orbit_of[pivot_index]))[0]
+            if cands := self._lookup(key):
+                return key, 3, 0, cands
         centre = int(self.orbit_of[state])
-        key = context.path_keys((centre,), centre)[1]
+        key = context.path_keys((), int(self.orbit_of[centre]))[0]
         if cands := self._lookup(key):
             return key, 4, 0, cands
         cur = state
         for _ in range(NUDGE_STEPS):
             nxt = self.epistemology[cur]
             cur = int(nxt[int(np.argmin(self.atlas.theta[nxt]))])
-            for key in context.path_keys((cur,), int(self.orbit_of[cur]))[::-1]:
-                if cands := self._lookup(key):
-                    return key, 5, 0, cands
+            key = context.path_keys((), int(self.orbit_of[cur]))[0]
+            if cands := self._lookup(key):
+                return key, 5, 0, cands
         return None
 
     # --- walking ----------------------------------------------------------------------------
@@ -179,65 +236,29 @@ class Generator:
         """The path after emitting `token`: the token's gyration map, as learning applies it."""
         if token == self.end_token:
             return PathState.start(self.atlas, self.depth)
-        half = int(self.ontology[at.path[-1]]) & physics.HALF_MASK
+        half = int(self.ontology[at.state]) & physics.HALF_MASK
         half = (half & int(self.vocab.gyration_keep[token])) ^ int(self.vocab.gyration_flip[token])
-        return PathState(at.path[1:] + (int(self.atlas._half_table[half]),), False)
+        return at.after(token, int(self.atlas._half_table[half]))
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
-        """The deepest path context (up to depth `most`) that holds anything, and its tokens;
+        """The deepest context (up to depth `most`) that holds anything, and its tokens;
         (0, []) when none does."""
         for d in range(min(most, self.depth), 0, -1):
             if cands := self._lookup(keys[d]):
                 return d, cands
         return 0, []
 
-    def depth_matched(self, path: tuple[int, ...], most: int) -> int:
-        """The deepest path context (up to `most`) that holds anything; 0 when none does."""
-        return self._deepest(context.path_keys(path, int(self.orbit_of[path[-1]])), most)[0]
+    def depth_matched(self, at: PathState, most: int) -> int:
+        """The deepest context (up to `most`) that holds anything; 0 when none does."""
+        return self._deepest(self.keys(at), most)[0]
 
     def read(self, tokens: list[int]) -> tuple[PathState, int, int]:
-        """The path after a prompt, the phase it was read in (-1: from the archetype, as a message
-        starts; else the 24-bit half it was started from), and the deepest learned context that
-        path reaches.
-
-        The boundary state remembers far back: a state bit survives every byte whose intron
-        leaves it alone, and in English text intron bit 5 is set only by capitals, newlines and
-        a few other bytes. A prompt that starts mid-sentence therefore lands on the learned path
-        only if read from the state the learned text had there. The path after the prompt
-        depends on the starting state only through the bits its first tokens keep (`keep` of
-        their composed map), so when the archetype does not reach the deepest context the
-        prompt allows, every setting of those bits (up to 2**12) is tried at once, and the one
-        that reaches the deepest learned context wins; ties go to the archetype, then the lowest
-        setting.
-        """
-        fresh = self.walk(PathState.start(self.atlas, self.depth), tokens)
-        reach = min(len(tokens), self.depth)
-        best_depth = self.depth_matched(fresh.path, reach)
-        if best_depth >= reach or not tokens:
-            return fresh, -1, best_depth
-        keeps, flips = context.scan_maps(self.vocab, np.asarray(tokens, dtype=np.int64),
-                                         np.zeros(len(tokens), dtype=bool))
-        free = [b for b in range(physics.HALF_BITS) if int(keeps[len(tokens) - reach]) >> b & 1]
-        if not free or len(free) > MAX_PHASE_BITS:
-            return fresh, -1, best_depth
-        subsets = np.arange(1 << len(free), dtype=np.uint32)
-        starts = np.zeros(len(subsets), dtype=np.uint32)
-        for n, bit in enumerate(free):
-            starts |= ((subsets >> np.uint32(n)) & np.uint32(1)) << np.uint32(bit)
-        paths = self.atlas._half_table[(starts[:, None] & keeps[None, -reach:])
-                                       ^ flips[None, -reach:]]
-        best, phase = fresh, -1
-        seen = {fresh.path[-reach:]}
-        for start, row in zip(starts.tolist(), paths.tolist(), strict=True):
-            key = tuple(row)
-            if key in seen or min(row) < 0:
-                continue  # the same path, or a start no reachable state has
-            seen.add(key)
-            path = (self.atlas.archetype_index,) * (self.depth - reach) + key
-            depth = self.depth_matched(path, reach)
-            if depth > best_depth:
-                best, best_depth, phase = PathState(path, False), depth, int(start)
-        return best, phase, best_depth
+        """The path after a prompt read as a message of its own (so a prompt that repeats the
+        start of a learned document also matches its opening), the phase it was read in
+        (always -1 now: format 2's state-path contexts needed the right starting state, token
+        contexts do not), and the deepest learned context that path reaches."""
+        at = self.walk(PathState.start(self.atlas, self.depth), tokens)
+        return at, -1, self.depth_matched(at, min(len(tokens), self.depth))
 
     def walk(self, at: PathState, tokens: list[int]) -> PathState:
         """The path after reading `tokens` (a prompt): one vectorised pass."""
@@ -269,10 +290,10 @@ class Generator:
         for n in range(1, max_tokens + 1):
             step: Step | None
             if queued:
-                step = Step(queued.pop(0), at.path[-1], 0, 0, 0)
+                step = Step(queued.pop(0), at.state, 0, 0, 0)
                 nxt, how = None if address is None else address + 1, "prefix"
             else:
-                step, nxt, how = self._addressed(at.path, address, end, taken)
+                step, nxt, how = self._addressed(at, address, end, taken)
             if self._halts(step, trace):
                 return
             assert step is not None
@@ -291,12 +312,12 @@ class Generator:
                 return
         trace.halted = "length"
 
-    def _addressed(self, path: tuple[int, ...], address: int | None, end: int | None,
+    def _addressed(self, at: PathState, address: int | None, end: int | None,
                    taken: set[tuple[int, int]]) -> tuple[Step | None, int | None, str]:
         """The next step of `recite`, the address after it, and how it was found: "exact",
         "ahead" (later in the document), "later" (elsewhere), "rule" (`propose`'s rule)."""
-        state = path[-1]
-        keys = context.path_keys(path, int(self.orbit_of[state]))
+        state = at.state
+        keys = self.keys(at)
         entries = self.memory.passive.entries
         if address is not None:
             learned_at = self.memory.passive.learned_at
@@ -322,20 +343,16 @@ class Generator:
                 later = [(s, t) for t, s in zip(toks, seqs, strict=True) if s > address]
                 if later:
                     return Step(min(later)[1], state, 0, d, len(toks)), address + 1, "later"
-        found = self._find(state, keys)
-        if found is None:
-            return None, None, "rule"
-        key, level, depth, cands = found
-        fresh = self._fresh(key, cands, taken)
-        if not fresh:
-            return Step(-1, state, level, depth, len(cands)), None, "rule"
-        token = self.choose(state, fresh)
-        taken.add((key, token))
+        step = self.propose(at, taken)
+        if step is None or step.token < 0:
+            return step, None, "rule"
         if address is not None:
-            return Step(token, state, level, depth, len(cands)), address + 1, "rule"
-        toks, seqs = entries(key)
-        nxt = seqs[toks.index(token)] + 1 if level == 0 and token in toks else None
-        return Step(token, state, level, depth, len(cands)), nxt, "rule"
+            return step, address + 1, "rule"
+        if step.level:
+            return step, None, "rule"
+        toks, seqs = entries(keys[step.depth])
+        nxt = seqs[toks.index(step.token)] + 1 if step.token in toks else None
+        return step, nxt, "rule"
 
     def _halts(self, step: Step | None, trace: Trace) -> bool:
         """Whether emission stops at this step (an exhausted ladder, a loop, a learned end),
@@ -356,7 +373,7 @@ class Generator:
         """Tokens from `at` until a learned end, `max_tokens`, or an exhausted ladder."""
         taken: set[tuple[int, int]] = set()
         for _ in range(max_tokens):
-            step = self.propose(at.path, taken)
+            step = self.propose(at, taken)
             if self._halts(step, trace):
                 return
             assert step is not None

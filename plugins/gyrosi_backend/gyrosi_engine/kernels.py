@@ -12,7 +12,7 @@ import numpy.typing as npt
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
 M2 = np.uint64(0x94D049BB133111EB)
-ORBIT_SALT = np.uint64(0x4F52424954)  # "ORBIT": keeps depth-0 keys apart from state paths
+ORBIT_SALT = np.uint64(0x4F52424954)  # "ORBIT": keeps depth-0 keys apart from token contexts
 TOKEN_BITS = 18
 RECORD_BITS = 23
 
@@ -28,10 +28,11 @@ def mix(x: np.uint64) -> np.uint64:
 @numba.njit(cache=True, nogil=True)
 def stream_keys(
     before: npt.NDArray[np.int64], ext: npt.NDArray[np.int64], msg_start: npt.NDArray[np.int64],
-    orbit_of: npt.NDArray[np.int32], archetype: int, depth: int, key_shift: int,
+    orbit_of: npt.NDArray[np.int32], depth: int, start: int, key_shift: int,
 ) -> npt.NDArray[np.uint64]:
-    """Keys (n, depth + 1): column 0 the orbit of the state before each token, column d the path
-    of the last d states (`ext` = the carried path's older states followed by `before`)."""
+    """Keys (n, depth + 1): column 0 the orbit of the state before each token, column d its last
+    d tokens (`ext` = the `depth` carried tokens followed by the stream's; positions before the
+    message's start read as `start`)."""
     n = before.shape[0]
     keys = np.empty((n, depth + 1), dtype=np.uint64)
     shift = np.uint64(key_shift)
@@ -39,9 +40,8 @@ def stream_keys(
         keys[j, 0] = mix(np.uint64(orbit_of[before[j]]) + ORBIT_SALT) >> shift
         h = np.uint64(0)
         for d in range(1, depth + 1):
-            back = j - (d - 1)
-            state = ext[back + depth - 1] if back >= msg_start[j] else archetype
-            h = mix(h * GOLDEN + np.uint64(state) + np.uint64(d))
+            token = ext[j + depth - d] if j - d >= msg_start[j] else start
+            h = mix(h * GOLDEN + np.uint64(token) + np.uint64(d))
             keys[j, d] = h >> shift
     return keys
 
@@ -71,13 +71,13 @@ def runs_and_tokens(
 @numba.njit(cache=True, nogil=True)
 def firsts(
     w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """One entry per (context, token) group of sorted `w`: ident, newest position, odd count."""
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
     ident = np.empty(total, dtype=np.uint64)
     pos = np.empty(total, dtype=np.int64)
-    odd = np.empty(total, dtype=np.bool_)
+    count = np.empty(total, dtype=np.int64)
     out = -1
     prev = np.uint64(0)
     for i in range(total):
@@ -89,11 +89,11 @@ def firsts(
             tok = (w[i] >> np.uint64(RECORD_BITS)) & np.uint64((1 << TOKEN_BITS) - 1)
             ident[out] = ((v[at] >> np.uint64(RECORD_BITS)) << np.uint64(TOKEN_BITS)) | tok
             pos[out] = rec // width
-            odd[out] = True
+            count[out] = 1
         else:
-            odd[out] = not odd[out]
+            count[out] += 1
         prev = pair
-    return ident[: out + 1], pos[: out + 1], odd[: out + 1]
+    return ident[: out + 1], pos[: out + 1], count[: out + 1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -131,7 +131,7 @@ def warm() -> None:
     """Load (or compile) every kernel now rather than on the first batch learned."""
     keys = np.zeros((1, 2), dtype=np.uint64)
     one = np.zeros(1, dtype=np.int64)
-    stream_keys(one, one, one, np.zeros(1, dtype=np.int32), 0, 1, 24)
+    stream_keys(one, np.zeros(2, dtype=np.int64), one, np.zeros(1, dtype=np.int32), 1, 0, 24)
     v = pack_records(keys)
     firsts(runs_and_tokens(v, one, 2), v, 2)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)

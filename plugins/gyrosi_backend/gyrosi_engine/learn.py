@@ -1,9 +1,9 @@
 """Learning (BU egress): text -> tokens -> boundary states -> contexts -> folded memory entries.
 
-`Stream` turns token ids into the context keys before each token, carrying the path across
-calls, so a file learned in chunks gives the same entries as learned whole. A message (a file,
-stdin, one conversation message) starts from a fresh path and ends with a learned `<|end|>`, which
-is what lets generation halt where learned text ended.
+`Stream` turns token ids into the context keys before each token (see `context`), carrying the last
+tokens and the boundary state across calls, so a file learned in chunks gives the same entries as
+learned whole. A message (a file, stdin, one conversation message) starts from a fresh path and
+ends with a learned `<|end|>`, which is what lets generation halt where learned text ended.
 """
 
 from collections.abc import Callable, Iterator
@@ -23,15 +23,32 @@ CHUNK_CHARS = 1 << 18
 
 @dataclass(frozen=True)
 class PathState:
-    """Where a stream stands: the last `depth` boundary states (oldest first), and whether the next
-    token starts a new message."""
+    """Where a stream stands: its last `depth` tokens (oldest first; `context.START` before the
+    message's start), the boundary state after them (atlas index), and whether the next token
+    starts a new message."""
 
-    path: tuple[int, ...]
+    tokens: tuple[int, ...]
+    state: int
     fresh: bool
 
     @classmethod
     def start(cls, atlas: Atlas, depth: int) -> "PathState":
-        return cls((atlas.archetype_index,) * depth, True)
+        return cls((context.START,) * depth, atlas.archetype_index, True)
+
+    @staticmethod
+    def start_packed(depth: int, archetype: int) -> tuple[int, ...]:
+        return (context.START,) * depth + (archetype,)
+
+    def packed(self) -> tuple[int, ...]:
+        """The tokens then the state: how the journal and the content index store a path."""
+        return (*self.tokens, self.state)
+
+    @classmethod
+    def unpack(cls, values: tuple[int, ...] | list[int], fresh: bool) -> "PathState":
+        return cls(tuple(int(v) for v in values[:-1]), int(values[-1]), fresh)
+
+    def after(self, token: int, state: int) -> "PathState":
+        return PathState((*self.tokens[1:], token), state, False)
 
 
 class Stream:
@@ -61,41 +78,32 @@ class Stream:
         fresh = np.empty(n, dtype=bool)
         fresh[0] = at.fresh
         fresh[1:] = tokens[:-1] == self.end_token
-        carried = (self.archetype,) * self.depth if at.fresh else at.path
-        start_half = int(self.atlas.ontology[carried[-1]]) & physics.HALF_MASK
+        if at.fresh:
+            at = PathState.start(self.atlas, self.depth)
+        start_half = int(self.atlas.ontology[at.state]) & physics.HALF_MASK
         halves = context.scan_halves(self.vocab, tokens, start_half, fresh)
         after = self.half_table[halves].astype(np.int64)
         before = np.empty(n, dtype=np.int64)
-        before[0] = carried[-1]
+        before[0] = at.state
         before[1:] = after[:-1]
         before[fresh] = self.archetype
         starts = np.where(fresh, np.arange(n), -(self.depth + 1))
         msg_start = np.maximum.accumulate(starts)
-        keys = context.stream_keys(before, carried, msg_start, self.orbit_of, self.archetype)
-        ext = np.concatenate([np.asarray(carried[:-1], dtype=np.int64), before])
-        depth, arch = self.depth, self.archetype
+        ext = np.concatenate([np.asarray(at.tokens, dtype=np.int64), tokens])
+        keys = context.stream_keys(before, ext, msg_start, self.orbit_of, self.depth)
+        depth = self.depth
 
         def path_at(j: int) -> PathState:
-            first = j - depth + 1  # the position of the path's oldest state
             m = int(msg_start[j])
-            path = tuple(arch if first + k < m else int(ext[j + k]) for k in range(depth))
-            return PathState(path, m == j)
+            last = tuple(int(ext[j + depth - d]) if j - d >= m else context.START
+                         for d in range(depth, 0, -1))
+            return PathState(last, int(before[j]), m == j)
 
-        return keys, self._after(tokens, after, carried, int(msg_start[-1])), path_at
-
-    def _after(
-        self, tokens: npt.NDArray[np.int64], after: npt.NDArray[np.int64],
-        carried: tuple[int, ...], msg_start: int,
-    ) -> PathState:
         if tokens[-1] == self.end_token:
-            return PathState((self.archetype,) * self.depth, True)
-        n = len(tokens)
-        states = list(carried) + after[max(0, n - self.depth):].tolist()
-        mine = n - max(msg_start, 0)  # states of the current message in this chunk
-        path = states[-self.depth:]
-        if msg_start >= 0 and mine < self.depth:
-            path = [self.archetype] * (self.depth - mine) + path[self.depth - mine:]
-        return PathState(tuple(path), False)
+            final = PathState.start(self.atlas, self.depth)
+        else:
+            final = path_at(n - 1).after(int(tokens[-1]), int(after[-1]))
+        return keys, final, path_at
 
 
 def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:

@@ -15,7 +15,6 @@ from gyrosi_core.events import SourceCited, TurnEnd
 from gyrosi_core.turn import TurnEngine
 from gyrosi_engine.backend import GyroBackend
 from gyrosi_engine.engine import Engine
-from gyrosi_engine.memory import files
 from gyrosi_engine.settings import GyroConfig
 
 from .test_backend import engine_home
@@ -170,51 +169,35 @@ def config_of_text() -> str:
     return json.dumps({"backends": {"gyrosi": {"starter": False}}})
 
 
-def test_an_old_format_memory_is_upgraded_in_place(docs_home: Path, tmp_path: Path,
-                                                   cli: Any) -> None:
+def test_an_old_format_memory_is_refused_and_reset_moves_it_aside(
+        docs_home: Path, tmp_path: Path, cli: Any) -> None:
     home = tmp_path / "home"
     shutil.copytree(docs_home, home, symlinks=True)
     (tmp_path / "config.json").write_text(config_of_text())
-    snap_path = home / "memory" / "passive.gsm"
-    snap = files.read_snapshot(snap_path)
-    # write it as format 1 wrote it: no index section, format field 1
-    raw = bytearray(snap_path.read_bytes())
-    n = len(snap.ident)
-    body = bytes(raw[files.SNAP_HEAD.size: files.SNAP_HEAD.size + 12 * n])
-    head = list(files.SNAP_HEAD.unpack_from(raw))
-    head[1], head[4], head[9] = 1, 0, bytes(32)
-    import hashlib
-
-    digest = hashlib.sha256(files.SNAP_HEAD.pack(*head))
-    digest.update(body)
-    head[9] = digest.digest()
-    snap_path.write_bytes(files.SNAP_HEAD.pack(*head) + body)
-    journal = home / "memory" / "journal.gsj"
-    jhead = files.JOURNAL_HEAD.pack(files.JOURNAL_MAGIC, 1, snap.depth, snap.generation)
-    import zlib
-
-    journal.write_bytes(jhead + struct.pack("<I", zlib.crc32(jhead)))
     cfg = str(tmp_path / "config.json")
+    snap_path = home / "memory" / "passive.gsm"
+    # format 2 keyed entries by paths of boundary states: its version field says so
+    raw = bytearray(snap_path.read_bytes())
+    struct.pack_into("<I", raw, 8, 2)
+    snap_path.write_bytes(bytes(raw))
+    for command in (["memory", "stats"], ["learn", str(snap_path)]):
+        refused = cli.run(home, *command, "--config", cfg)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert "memory format 2" in refused.stderr
+        assert "gyrosi memory reset --yes" in refused.stderr
+    assert snap_path.read_bytes() == bytes(raw)  # refused, never overwritten
+    reset = cli.run(home, "memory", "reset", "--yes", "--config", cfg)
+    assert reset.returncode == 0, reset.stderr
+    aside = list((home / "memory").glob("passive.gsm.old-format-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == bytes(raw)
     stats = cli.run(home, "memory", "stats", "--json", "--config", cfg)
     assert stats.returncode == 0, stats.stderr
-    assert json.loads(stats.stdout)["entries"] == n
-    assert files.read_snapshot(snap_path).format == 1  # reading writes nothing
-    note = tmp_path / "note.txt"
-    note.write_text("A short note learned after the upgrade.\n")
-    learned = cli.run(home, "learn", str(note), "--config", cfg)
-    assert learned.returncode == 0, learned.stderr
-    assert "upgraded to format 2" in learned.stderr  # the first write upgrades, and says so
-    assert files.read_snapshot(snap_path).format == files.FORMAT
-    assert json.loads(cli.run(home, "memory", "stats", "--json", "--config",
-                              cfg).stdout)["entries"] > n
-    # what it learned before is not cited, and the engine says so rather than recite
-    out = ask(cli, home, "How do I refill a zephyrine lamp?")
-    assert out["sources"] == [] and "I have learned nothing" in out["final"]
+    assert json.loads(stats.stdout)["entries"] == 0
     # a memory from a newer GyroSI is refused with one sentence
     raw = bytearray(snap_path.read_bytes())
     struct.pack_into("<I", raw, 8, 99)
     snap_path.write_bytes(bytes(raw))
-    refused = cli.run(home, "memory", "stats", "--config", str(tmp_path / "config.json"))
+    refused = cli.run(home, "memory", "stats", "--config", cfg)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "format version 99" in refused.stderr
 

@@ -161,17 +161,19 @@ def test_a_loop_in_learned_text_halts(tmp_path: Path, built_home: Path) -> None:
     ("the violet harbour while", " seven clockwork herons count the lanterns"),
     ("clockwork herons count the lanterns", " one by one until the tide"),
 ])
-def test_a_prompt_from_mid_sentence_finds_its_phase(shared_engine: Engine, harmony_encoding: Any,
-                                                    prompt: str, expected: str) -> None:
+def test_a_prompt_from_mid_sentence_continues_learned_text(
+        shared_engine: Engine, harmony_encoding: Any, prompt: str, expected: str) -> None:
     backend = GyroBackend({"learn_from_users": False}, harmony_encoding, engine=shared_engine)
-    # Read from the archetype, as a message starts, the prompt misses the learned path: the
-    # state still carries bits from the capital that began the learned sentence.
-    fresh = shared_engine.generator.walk(shared_engine.start(), shared_engine.encode(prompt))
-    assert shared_engine.generator.depth_matched(fresh.path, 6) < 5
+    # Token contexts: the prompt's own last tokens are the context, wherever it starts (format
+    # 2's state paths needed the state the learned text had there). Mid-line text was learned
+    # with the space before its first word, which the backend tries too (`_read`).
+    tokens = shared_engine.encode(" " + prompt)
+    at = shared_engine.generator.walk(shared_engine.start(), tokens)
+    assert shared_engine.generator.depth_matched(at, 6) == min(len(tokens), 6)
     conv, _ = turn(backend, harmony_encoding, prompt)
     analysis, final = messages(conv)[-2:]
     assert final.content[0].text.startswith(expected)
-    assert "prompt read in phase" in analysis.content[0].text
+    assert "the prompt continues learned text" in analysis.content[0].text
 
 
 def test_the_ladder_is_climbed_in_order(tmp_path: Path, built_home: Path) -> None:
@@ -184,9 +186,9 @@ def test_the_ladder_is_climbed_in_order(tmp_path: Path, built_home: Path) -> Non
     levels = set()
     for prompt in ["Zzyzx qwerty", "QQQQ", "xyzzy plugh", "12345 !!!", "\n\n\n", LEARNED[:40]]:
         at = gen.walk(engine.start(), engine.encode(prompt))
-        step = gen.propose(at.path)
-        state = at.path[-1]
-        keys = context.path_keys(at.path, int(atlas.phenomenology[state]))
+        step = gen.propose(at)
+        state = at.state
+        keys = context.path_keys(at.tokens, int(atlas.phenomenology[state]))
         path_hit = any(gen._lookup(k) for k in keys[1:])
         orbit_hit = bool(gen._lookup(keys[0]))
         if step is None:
@@ -194,7 +196,9 @@ def test_the_ladder_is_climbed_in_order(tmp_path: Path, built_home: Path) -> Non
             assert not path_hit and not orbit_hit
             continue
         levels.add(step.level)
-        assert step.token in gen._lookup(keys[step.depth]) if step.level == 0 else True
+        # the evidence rule weighs every context up to the deepest, so the token comes from one
+        if step.level <= 1:
+            assert any(step.token in gen._lookup(k) for k in keys[: step.depth + 1])
         if step.level >= 1:
             assert not path_hit
         if step.level >= 2:

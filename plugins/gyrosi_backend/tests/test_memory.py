@@ -41,16 +41,19 @@ def stream_tokens(voc: Vocab, texts: list[str]) -> np.ndarray:
 
 
 def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
-    """Learning as the specification words it: walk each byte, fold each intron, count zeros."""
+    """Learning as the specification words it: walk each byte, fold each intron, count zeros,
+    count occurrences; contexts are the last `depth` tokens (START before a message) and the
+    orbit of the state."""
     end = end_token(voc)
     arch = atlas.archetype_index
-    path = [arch] * depth
+    last, state = [context.START] * depth, arch
     masks: dict[tuple[int, int], int] = {}
     streak: dict[tuple[int, int], int] = {}
     seen: dict[tuple[int, int], int] = {}
+    counts: dict[tuple[int, int], int] = {}
     deleted = 0
     for seq, tok in enumerate(tokens.tolist()):
-        keys = context.path_keys(tuple(path), int(atlas.phenomenology[path[-1]]))
+        keys = context.path_keys(tuple(last), int(atlas.phenomenology[state]))
         for key in keys:
             entry = (key, tok)
             mask = masks.get(entry, physics.GENE_MIC_S)  # a new entry starts from 0xAA
@@ -58,20 +61,19 @@ def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
                 mask = physics.fold(mask, intron)
             zeros = streak.get(entry, 0) + 1 if mask == 0 else 0
             if zeros >= 2:
-                masks.pop(entry, None)
-                streak.pop(entry, None)
-                seen.pop(entry, None)
+                for table in (masks, streak, seen, counts):
+                    table.pop(entry, None)
                 deleted += 1
                 continue
             masks[entry], streak[entry], seen[entry] = mask, zeros, seq
+            counts[entry] = counts.get(entry, 0) + 1
         if tok == end:
-            path = [arch] * depth
+            last, state = [context.START] * depth, arch
         else:
-            state = path[-1]
             for intron in voc.introns(tok):
                 state = atlas.next_index(state, intron)
-            path = path[1:] + [state]
-    return masks, seen, deleted
+            last = last[1:] + [tok]
+    return masks, seen, counts, deleted
 
 
 def as_dict(voc: Vocab, passive: Passive):
@@ -79,11 +81,13 @@ def as_dict(voc: Vocab, passive: Passive):
     ctx = passive.ident >> np.uint64(TOKEN_BITS)
     seq = passive.meta >> np.uint32(1)
     odd = (passive.meta & 1).astype(bool)
-    masks, seen = {}, {}
-    for c, t, s, o in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist(), strict=True):
+    masks, seen, counts = {}, {}, {}
+    for c, t, s, o, n in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist(),
+                             passive.count.tolist(), strict=True):
         masks[(c, t)] = int(voc.mask_odd[t] if o else voc.mask_even[t])
         seen[(c, t)] = s
-    return masks, seen
+        counts[(c, t)] = n
+    return masks, seen, counts
 
 
 def test_token_maps_compose_the_bytes(voc: Vocab) -> None:
@@ -106,10 +110,11 @@ def test_vectorised_learning_equals_the_literal_fold(voc: Vocab, atlas: Atlas, d
     keys, _ = stream.keys(tokens, PathState.start(atlas, depth))
     passive = Passive(zero_fold=voc.zero_streak, per_context=10**6)
     passive.merge(group(keys, tokens, 0))
-    expected_masks, expected_seen, deleted = literal(voc, atlas, tokens, depth)
-    masks, seen = as_dict(voc, passive)
+    expected_masks, expected_seen, expected_counts, deleted = literal(voc, atlas, tokens, depth)
+    masks, seen, counts = as_dict(voc, passive)
     assert masks == expected_masks
     assert seen == expected_seen
+    assert counts == expected_counts
     assert deleted > 0  # the zero streak struck, and the vectorised learner agreed
     odd = (passive.meta & 1).astype(bool)
     assert odd.any() and not odd.all()  # repeated text left entries of both parities
@@ -129,6 +134,7 @@ def test_chunked_learning_equals_whole(voc: Vocab, atlas: Atlas) -> None:
         seq += len(piece)
     assert at == after_whole
     assert np.array_equal(whole.ident, parts.ident) and np.array_equal(whole.meta, parts.meta)
+    assert np.array_equal(whole.count, parts.count)
 
 
 def test_context_cap_keeps_the_most_recent(voc: Vocab, atlas: Atlas) -> None:
@@ -158,15 +164,15 @@ def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas) -> None:
     at = PathState.start(atlas, 4)
     end = end_token(voc)
     for j, tok in enumerate(tokens.tolist()):
-        expect = context.path_keys(at.path, int(atlas.phenomenology[at.path[-1]]))
+        expect = context.path_keys(at.tokens, int(atlas.phenomenology[at.state]))
         assert keys[j].tolist() == expect
         if tok == end:
             at = PathState.start(atlas, 4)
         else:
-            state = at.path[-1]
+            state = at.state
             for intron in voc.introns(tok):
                 state = atlas.next_index(state, intron)
-            at = PathState(at.path[1:] + (state,), False)
+            at = at.after(tok, state)
 
 
 def test_memory_reopens_identically(voc: Vocab, atlas: Atlas, tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ def learn_sentence(cli: Cli, home: Path, config: Path, tmp_path: Path) -> Path:
 
 
 def batch(tokens: np.ndarray, depth: int = 6) -> bytes:
-    return files.encode_batch(files.JournalBatch(tokens.astype(np.int64), True, (0,) * depth))
+    # the path: `depth` tokens and the boundary state (`PathState.packed()`)
+    return files.encode_batch(files.JournalBatch(tokens.astype(np.int64), True, (0,) * (depth + 1)))
 
 
 def test_kill_9_mid_learn_keeps_the_committed_batches(

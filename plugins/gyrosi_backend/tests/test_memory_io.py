@@ -155,7 +155,7 @@ def test_a_full_disk_is_one_sentence_and_loses_nothing_committed(
                          str(config), "Hello")
         assert answer.returncode == 0, answer.stderr  # reading writes nothing
         # space comes back: learning resumes and keeps what was committed
-        grown = subprocess.run(["mount", "-o", "remount,size=128m", str(memory)],
+        grown = subprocess.run(["mount", "-o", "remount,size=512m", str(memory)],
                                capture_output=True, text=True)
         assert grown.returncode == 0, grown.stderr
         small = learn_text(cli, home, config, tmp_path / "in")

@@ -18,3 +18,8 @@ class MemoryBusyError(GyroMemoryError):
 class MemoryAccessError(GyroMemoryError):
     """The memory's files cannot be read or written: a full disk, a read-only home or mount,
     a file where a folder should be (or the other way round), a missing folder."""
+
+
+class MemoryVersionError(MemoryCorruptError):
+    """A memory file from another format version: not damage, but unreadable here; a reset moves
+    it aside like a damaged one."""

@@ -3,23 +3,25 @@
 snapshot (`passive.gsm`, also the export format), little-endian:
     header  magic "GYROSIPM", format u32, depth u32, key_bits u32, index_bytes u32,
             generation u64, tokens_learned u64, next_seq u64, entries u64, sha256[32]
-    payload ident u64[entries] (sorted), meta u32[entries], then (format 2) the content index:
-            a JSON table of its arrays (name, dtype, shape) and their bytes, `index_bytes` long
+    payload ident u64[entries] (sorted), meta u32[entries], count u16[entries], then the content
+            index: a JSON table of its arrays (name, dtype, shape) and their bytes, zlib-compressed,
+            `index_bytes` long
     sha256 covers the header (with the digest zeroed) and the payload.
 
 journal (`journal.gsj`): header magic "GYROSIJL", format u32, depth u32, generation u64, crc32;
-then batches, each: magic "GBAT", tokens u32, fresh u32, path i32[depth], docs_bytes u32
-(format 2), crc32 (of the batch header before it and the payload), payload u32[tokens] and then
-the documents that start in the batch as JSON `[[offset, name], ...]`, `docs_bytes` long.
+then batches, each: magic "GBAT", tokens u32, fresh u32, path i32[depth + 1] (the last tokens and
+the boundary state: `PathState.packed()`), docs_bytes u32, crc32 (of the batch header before it
+and the payload), payload u32[tokens] and then the documents that start in the batch as JSON
+`[[offset, name], ...]`, `docs_bytes` long.
 
-Format 1 (before the content index) is read too, so an old memory is upgraded in place: its
-entries are kept, and what it learned is not in the index (learn those documents again to have
-them cited). A batch is committed once it is written
-and fsynced; a torn last batch (a crash mid-write) is dropped on open and cut off by the next
-writer. A journal belongs to the snapshot with the same generation; compaction writes the next
-snapshot with generation + 1 and then a fresh journal, so a crash between the two leaves a stale
-journal that is recognised and ignored, never replayed twice.
-"""
+Format 3 keys entries by token contexts and keeps occurrence counts. Formats 1 and 2 keyed them by
+paths of boundary states, which cannot be turned into token contexts without the text they were
+learned from: such a memory is refused with a sentence that says to reset it and learn its
+documents again (its files are moved aside by the reset, never deleted). A batch is committed once
+it is written and fsynced; a torn last batch (a crash mid-write) is dropped on open and cut off by
+the next writer. A journal belongs to the snapshot with the same generation; compaction writes the
+next snapshot with generation + 1 and then a fresh journal, so a crash between the two leaves a
+stale journal that is recognised and ignored, never replayed twice. """
 
 import hashlib
 import json
@@ -33,10 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ..atlas.layout import replacing
-from .errors import MemoryCorruptError
+from .errors import MemoryCorruptError, MemoryVersionError
 
-FORMAT = 2
-READS = (1, 2)  # format versions this code reads (1: no content index; upgraded on write)
+FORMAT = 3
+READS = (3,)  # format versions this code reads
+#: Versions before token contexts: named in the refusal, so the user knows it is not damage.
+STATE_PATH_FORMATS = (1, 2)
 SNAP_MAGIC = b"GYROSIPM"
 SNAP_HEAD = struct.Struct("<8sIIIIQQQQ32s")
 JOURNAL_MAGIC = b"GYROSIJL"
@@ -54,6 +58,7 @@ class Snapshot:
     next_seq: int
     ident: npt.NDArray[np.uint64]
     meta: npt.NDArray[np.uint32]
+    count: npt.NDArray[np.uint16]
     index: dict[str, Any] = field(default_factory=dict)  # the content index's arrays
     format: int = FORMAT
 
@@ -93,15 +98,14 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
             snap.tokens_learned, snap.next_seq, n]
     ident = np.ascontiguousarray(snap.ident, dtype="<u8")
     meta = np.ascontiguousarray(snap.meta, dtype="<u4")
+    count = np.ascontiguousarray(snap.count, dtype="<u2")
     digest = hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)))
-    digest.update(ident.data)
-    digest.update(meta.data)
-    digest.update(index)
+    for part in (ident.data, meta.data, count.data, index):
+        digest.update(part)
     with replacing(path) as f:
         f.write(SNAP_HEAD.pack(*head, digest.digest()))
-        f.write(ident.data)
-        f.write(meta.data)
-        f.write(index)
+        for part in (ident.data, meta.data, count.data, index):
+            f.write(part)
 
 
 def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
@@ -114,15 +118,9 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
         raise MemoryCorruptError(f"{path} is not a GyroSI {what}; {hint}.")
     magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, digest = \
         SNAP_HEAD.unpack_from(data)
-    if fmt not in READS:
-        raise MemoryCorruptError(
-            f"The {what} {path} has format version {fmt}; this GyroSI reads versions "
-            f"{READS[0]} to {FORMAT}. Use the GyroSI that wrote it, or {hint}."
-        )
-    if fmt == 1:
-        ixb = 0
-    size = SNAP_HEAD.size + n * 12 + ixb
-    check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, ixb if fmt > 1 else 0,
+    refuse_version(fmt, f"The {what} {path}")
+    size = SNAP_HEAD.size + n * 14 + ixb
+    check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, ixb,
                                           gen, learned, next_seq, n, bytes(32)))
     check.update(memoryview(data)[SNAP_HEAD.size:])
     if len(data) != size or check.digest() != digest:
@@ -130,13 +128,29 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     ident = np.frombuffer(data, dtype="<u8", count=n, offset=SNAP_HEAD.size).astype(np.uint64)
     meta_at = SNAP_HEAD.size + 8 * n
     meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
+    count = np.frombuffer(data, dtype="<u2", count=n, offset=meta_at + 4 * n).astype(np.uint16)
     try:
-        blob = memoryview(data)[meta_at + 4 * n:]
+        blob = memoryview(data)[meta_at + 6 * n:]
         index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
     except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
         raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {hint}.") \
             from exc
-    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, index, fmt)
+    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, count, index, fmt)
+
+
+def refuse_version(fmt: int, what: str) -> None:
+    """One sentence for a memory file this code does not read."""
+    if fmt in READS:
+        return
+    if fmt in STATE_PATH_FORMATS:
+        raise MemoryVersionError(
+            f"{what} is in memory format {fmt}, which keyed what it learned by paths of boundary "
+            f"states; this GyroSI keys memory by token contexts (format {FORMAT}) and cannot "
+            f"convert it without the text. Run `gyrosi memory reset --yes` (the old files are "
+            f"moved aside, not deleted) and learn your documents again with `gyrosi learn`.")
+    raise MemoryVersionError(
+        f"{what} has format version {fmt}; this GyroSI reads version {FORMAT}. Use the GyroSI "
+        f"that wrote it, or restore a backup, or start again with `gyrosi memory reset --yes`.")
 
 
 @dataclass
@@ -147,8 +161,9 @@ class JournalBatch:
     docs: list[tuple[int, str]] = field(default_factory=list)  # (offset, name) starting here
 
 
-def _batch_head(depth: int, fmt: int = FORMAT) -> struct.Struct:
-    return struct.Struct(f"<4sII{depth}i" + ("I" if fmt > 1 else ""))
+def _batch_head(depth: int) -> struct.Struct:
+    """A batch's header: magic, tokens, fresh, the path (`depth` tokens and the state), docs."""
+    return struct.Struct(f"<4sII{depth + 1}iI")
 
 
 def journal_header(depth: int, generation: int) -> bytes:
@@ -158,7 +173,7 @@ def journal_header(depth: int, generation: int) -> bytes:
 
 def encode_batch(batch: JournalBatch) -> bytes:
     docs = json.dumps([[o, name] for o, name in batch.docs]).encode() if batch.docs else b""
-    head = _batch_head(len(batch.path)).pack(BATCH_MAGIC, len(batch.tokens), int(batch.fresh),
+    head = _batch_head(len(batch.path) - 1).pack(BATCH_MAGIC, len(batch.tokens), int(batch.fresh),
                                               *batch.path, len(docs))
     payload = np.ascontiguousarray(batch.tokens, dtype="<u4").tobytes() + docs
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
@@ -199,21 +214,17 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
     (crc,) = struct.unpack_from("<I", data, JOURNAL_HEAD.size)
     if crc != zlib.crc32(data[: JOURNAL_HEAD.size]):  # damage first: a flipped byte is no version
         raise MemoryCorruptError(f"The memory journal {path} has a damaged header; {hint}.")
-    if fmt not in READS:
-        raise MemoryCorruptError(
-            f"The memory journal {path} has format version {fmt}; this GyroSI reads versions "
-            f"{READS[0]} to {FORMAT}. Use the GyroSI that wrote it, or {hint}."
-        )
-    if crc != zlib.crc32(data[: JOURNAL_HEAD.size]) or jdepth != depth:
+    refuse_version(fmt, f"The memory journal {path}")
+    if jdepth != depth:
         raise MemoryCorruptError(f"The memory journal {path} has a damaged header; {hint}.")
-    bhead = _batch_head(depth, fmt)
+    bhead = _batch_head(depth)
     data, pos = rest, 0
     batches: list[JournalBatch] = []
     while pos < len(data):
         if pos + bhead.size + 4 > len(data):
             break
         magic, n, fresh, *bpath = bhead.unpack_from(data, pos)
-        docs_len = bpath.pop() if fmt > 1 else 0
+        docs_len = bpath.pop()
         (crc,) = struct.unpack_from("<I", data, pos + bhead.size)
         start = pos + bhead.size + 4
         if magic != BATCH_MAGIC and not any(data[pos:]):

@@ -1,13 +1,13 @@
 """Content addressing: which learned document and passage a question is about.
 
 Learning hands every batch of tokens to the `ContentIndex` together with the documents that start
-in it (a file's path, "<stdin>", a conversation message). The index cuts the stream into
-*passages* — a paragraph (ending at a token that holds a blank line), a document's end, or a
-long paragraph's next word start after `PASSAGE_CAP` tokens — and keeps, per passage, its address
-in the learned stream (the sequence number of its first token, the same numbering the passive
-memory's recency uses), its document, its length in words and the path of boundary states before
-it, so generation can start exactly there. Words are ASCII letters and digits, lower-cased, with
-a plural "s" dropped; stop words are left out. Each word is hashed (crc32) to a term, and the
+in it (a file's path, "<stdin>", a conversation message). The index cuts the stream into *passages*
+— a paragraph (ending at a token that holds a blank line), a document's end, or a long paragraph's
+next word start after `PASSAGE_CAP` tokens — and keeps, per passage, its address in the learned
+stream (the sequence number of its first token, the same numbering the passive memory's recency
+uses), its document, its length in words and the path before it (its last tokens and boundary
+state), so generation can start exactly there. Words are ASCII letters and digits, lower-cased,
+with a plural "s" dropped; stop words are left out. Each word is hashed (crc32) to a term, and the
 postings (term → passages, with the count in each) make BM25 over passages and over documents
 possible. Only counting statistics are used: no weights are learned.
 
@@ -101,7 +101,7 @@ class Hit:
 
     passage: int
     start: int  # its first token's address in the learned stream
-    path: tuple[int, ...]  # the boundary states before it
+    path: tuple[int, ...]  # the path before it, `PathState.packed()`
     fresh: bool  # it starts a document
     prefix: list[int]  # its first tokens, as learned
     document: str
@@ -184,7 +184,7 @@ class ContentIndex:
         self.p_start = np.empty(0, np.int64)
         self.p_doc = np.empty(0, np.int32)
         self.p_words = np.empty(0, np.int32)
-        self.p_path = np.empty((0, self.depth), np.int32)
+        self.p_path = np.empty((0, self.depth + 1), np.int32)
         self.p_fresh = np.empty(0, bool)
         self.p_prefix = np.empty((0, PREFIX), np.int32)
         # passages and postings closed since the last `_flush` (appending to numpy arrays one
@@ -196,7 +196,7 @@ class ContentIndex:
         # the open passage: its tokens so far, where it starts, the path before it, its document
         self.open_tokens = np.empty(0, np.int64)
         self.open_start = 0
-        self.open_path: tuple[int, ...] = (self.archetype,) * self.depth
+        self.open_path: tuple[int, ...] = PathState.start_packed(self.depth, self.archetype)
         self.open_fresh = True
         self.open_doc = -1
         self.break_next = False  # the last token learned ended a paragraph
@@ -249,7 +249,7 @@ class ContentIndex:
         self._close()
         if doc is not None:
             self._new_doc(doc, seq0 + j)
-        self.open_start, self.open_path, self.open_fresh = seq0 + j, at.path, at.fresh
+        self.open_start, self.open_path, self.open_fresh = seq0 + j, at.packed(), at.fresh
 
     def _new_doc(self, name: str, start: int) -> None:
         for t in {term_id(w) for w in words_of(name)}:

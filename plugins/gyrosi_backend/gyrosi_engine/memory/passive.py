@@ -1,8 +1,9 @@
 """Passive memory in RAM: (context, token) -> folded mask, as two sorted numpy arrays.
 
-An entry is `ident = key << 18 | token` (58 bits, `ident` array, sorted) and `meta = seq << 1 |
+An entry is `ident = key << 18 | token` (58 bits, `ident` array, sorted), `meta = seq << 1 |
 parity` (`meta` array): `seq` is the stream position of the entry's latest occurrence (recency),
-`parity` how the Monodromic Fold left its mask.
+`parity` how the Monodromic Fold left its mask; and `count` (`count` array): how many times the
+token followed the context, saturating at 65,535 (the occurrence evidence generation weighs).
 
 Why a parity bit is the whole mask: folding a token's introns into a mask is the map
 `m -> (m & A) ^ X` (`vocab.Vocab.fold_*`), and applying it twice is `m -> (m & A) ^ (X & ~A)`,
@@ -29,6 +30,11 @@ TOKEN_BITS = 18
 TOKEN_MASK = (1 << TOKEN_BITS) - 1
 RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
 MAX_BATCH_RECORDS = 1 << RECORD_BITS
+MAX_COUNT = (1 << 16) - 1  # occurrence counts saturate here (two bytes per entry)
+
+
+def _saturate(count: npt.NDArray[np.int64]) -> npt.NDArray[np.uint16]:
+    return np.minimum(count, MAX_COUNT).astype(np.uint16)
 
 
 @dataclass
@@ -37,7 +43,8 @@ class Batch:
 
     ident: npt.NDArray[np.uint64]
     seq: npt.NDArray[np.uint32]
-    odd: npt.NDArray[np.bool_]  # odd number of occurrences in this batch
+    odd: npt.NDArray[np.bool_]  # the parity this batch adds (an odd number of occurrences)
+    count: npt.NDArray[np.int64]  # occurrences in this batch
 
 
 def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int) -> Batch:
@@ -53,13 +60,14 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
     if total > MAX_BATCH_RECORDS:
         raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS // width} tokens")
     if total == 0:
-        return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool))
+        return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool),
+                     np.empty(0, np.int64))
     v = kernels.pack_records(keys)
     v.sort()
     w = kernels.runs_and_tokens(v, tokens, width)
     w.sort()
-    ident, pos, odd = kernels.firsts(w, v, width)
-    return Batch(ident, (pos + seq0).astype(np.uint32), odd)
+    ident, pos, count = kernels.firsts(w, v, width)
+    return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count)
 
 
 class Passive:
@@ -68,6 +76,7 @@ class Passive:
     def __init__(self, *, zero_fold: npt.NDArray[np.bool_], per_context: int = 64) -> None:
         self.ident = np.empty(0, np.uint64)
         self.meta = np.empty(0, np.uint32)
+        self.count = np.empty(0, np.uint16)
         # Writers (one at a time: the memory's lock) swap in new arrays under `swap`; readers
         # in other threads (sessions generating) take both arrays under it, so they never see
         # the new `ident` with the old `meta`.
@@ -78,39 +87,54 @@ class Passive:
     def __len__(self) -> int:
         return len(self.ident)
 
-    def replace(self, ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32]) -> None:
+    def replace(self, ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+                count: npt.NDArray[np.uint16]) -> None:
         with self.swap:
-            self.ident, self.meta = ident, meta
+            self.ident, self.meta, self.count = ident, meta, count
+
+    def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
+        self.ident, self.meta, self.count = self.ident[keep], self.meta[keep], self.count[keep]
 
     def merge(self, batch: Batch) -> None:
         with self.swap:
             self._merge(batch)
 
     def _merge(self, batch: Batch) -> None:
-        """Fold a batch in: parities add mod 2, recency moves forward, zero streaks delete."""
+        """Fold a batch in: parities add mod 2, counts add, recency moves forward, zero streaks
+        delete."""
         if not len(batch.ident):
             return
         tok = (batch.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
+        odd = batch.odd
+        # a zero-streak token's entry is deleted at every even occurrence, so a live one has
+        # been seen once since it was last (re)created
+        zero = self.zero_fold[tok]
+        count = np.where(zero, 1, batch.count)
         if not len(self.ident):
-            live = batch.odd | ~self.zero_fold[tok]
+            live = odd | ~self.zero_fold[tok]
             self.ident = batch.ident[live]
-            self.meta = (batch.seq[live] << np.uint32(1)) | batch.odd[live]
+            self.meta = (batch.seq[live] << np.uint32(1)) | odd[live]
+            self.count = _saturate(count[live])
         else:
             pos = np.searchsorted(self.ident, batch.ident)
             hit = pos < len(self.ident)
             hit[hit] = self.ident[pos[hit]] == batch.ident[hit]
             at = pos[hit]
-            parity = (self.meta[at] & 1).astype(bool) ^ batch.odd[hit]
+            parity = (self.meta[at] & 1).astype(bool) ^ odd[hit]
             self.meta[at] = (batch.seq[hit] << np.uint32(1)) | parity
+            self.count[at] = np.where(zero[hit], 1, _saturate(self.count[at].astype(np.int64)
+                                                              + count[hit]))
             dead = at[~parity & self.zero_fold[tok[hit]]]
-            new = ~hit & (batch.odd | ~self.zero_fold[tok])
-            meta_new = (batch.seq[new] << np.uint32(1)) | batch.odd[new]
-            ident, meta = self.ident, self.meta
+            new = ~hit & (odd | ~self.zero_fold[tok])
+            meta_new = (batch.seq[new] << np.uint32(1)) | odd[new]
+            ident, meta, kept = self.ident, self.meta, self.count
             if len(dead):
                 ident, meta = np.delete(ident, dead), np.delete(meta, dead)
+                kept = np.delete(kept, dead)
                 pos = np.searchsorted(ident, batch.ident)
             self.ident = np.insert(ident, pos[new], batch.ident[new])
             self.meta = np.insert(meta, pos[new], meta_new)
+            self.count = np.insert(kept, pos[new], _saturate(count[new]))
         ctx = batch.ident >> np.uint64(TOKEN_BITS)  # sorted, so unique by neighbours
         self._cap_contexts(ctx[np.concatenate([[True], ctx[1:] != ctx[:-1]])])
 
@@ -119,7 +143,7 @@ class Passive:
         if len(contexts) * 8 > len(self.ident):  # most contexts touched: one compiled pass
             drop = kernels.over_cap(self.ident, self.meta, self.per_context)
             if drop.any():
-                self.ident, self.meta = self.ident[~drop], self.meta[~drop]
+                self._keep(~drop)
             return
         lo, hi = self.spans(contexts)
         over = (hi - lo) > self.per_context
@@ -129,7 +153,9 @@ class Passive:
         sizes = hi - lo
         rows = np.repeat(lo - np.cumsum(np.append(0, sizes[:-1])), sizes) + np.arange(sizes.sum())
         beyond = rows[kernels.over_cap(self.ident[rows], self.meta[rows], self.per_context)]
-        self.ident, self.meta = np.delete(self.ident, beyond), np.delete(self.meta, beyond)
+        keep = np.ones(len(self.ident), dtype=bool)
+        keep[beyond] = False
+        self._keep(keep)
 
     def spans(
         self, contexts: npt.NDArray[np.uint64]
@@ -144,31 +170,36 @@ class Passive:
         return self.entries(context)[0]
 
     def _span(self, context: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
-                                           int, int]:
-        """A consistent pair of arrays and the rows of a context in them."""
+                                           npt.NDArray[np.uint16], int, int]:
+        """A consistent set of arrays and the rows of a context in them."""
         with self.swap:
-            ident, meta = self.ident, self.meta
+            ident, meta, count = self.ident, self.meta, self.count
         # numpy scalars: a Python int would make searchsorted convert the whole array first
         base = np.uint64(context << TOKEN_BITS)
         lo = int(ident.searchsorted(base))
         hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
-        return ident, meta, lo, hi
+        return ident, meta, count, lo, hi
 
     def entries(self, context: int) -> tuple[list[int], list[int]]:
         """The tokens stored at a context and their addresses (the stream position of their
         latest occurrence), most recent first."""
-        ident, meta, lo, hi = self._span(context)
-        if lo == hi:
-            return [], []
-        seqs = (meta[lo:hi] >> np.uint32(1)).astype(np.int64)
+        tokens, seqs, _ = self.evidence(context)
         order = np.argsort(-seqs, kind="stable")
-        toks = ident[lo:hi] & np.uint64(TOKEN_MASK)
-        return toks[order].tolist(), seqs[order].tolist()
+        return tokens[order].tolist(), seqs[order].tolist()
+
+    def evidence(self, context: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                              npt.NDArray[np.int64]]:
+        """The tokens stored at a context (in token order), the address of each one's latest
+        occurrence, and how many times each followed it."""
+        ident, meta, count, lo, hi = self._span(context)
+        tokens = (ident[lo:hi] & np.uint64(TOKEN_MASK)).astype(np.int64)
+        return tokens, (meta[lo:hi] >> np.uint32(1)).astype(np.int64), \
+            count[lo:hi].astype(np.int64)
 
     def learned_at(self, context: int, address: int) -> tuple[int, int]:
         """The token stored at a context whose latest occurrence is `address` (-1: none), and
         how many tokens the context holds. No sorting: the fast path of reciting by address."""
-        ident, meta, lo, hi = self._span(context)
+        ident, meta, _, lo, hi = self._span(context)
         if lo == hi:
             return -1, 0
         hit = np.flatnonzero((meta[lo:hi] >> np.uint32(1)) == np.uint32(address))
@@ -198,5 +229,5 @@ class Passive:
         rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
         keep = np.ones(len(order), dtype=bool)
         keep[order[rank >= per_token]] = False
-        self.ident, self.meta = self.ident[keep], self.meta[keep]
+        self._keep(keep)
 

@@ -7,7 +7,6 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,11 +23,10 @@ from ..context import KEY_BITS
 from ..learn import PathState, Stream
 from ..vocab import Vocab
 from . import files
-from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError
+from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
 from .passive import MAX_BATCH_RECORDS, Batch, Passive, group
 
-log = logging.getLogger(__name__)
 #: A learned piece: tokens, and the name of the document that starts at its first token (None:
 #: it continues the document before it).
 type Piece = tuple[npt.NDArray[np.int64], str | None]
@@ -136,7 +134,6 @@ class Memory:
         self.stream = Stream(vocab, atlas, depth, end_token)
         self.passive = Passive(zero_fold=vocab.zero_streak, per_context=per_context)
         self.index = ContentIndex(vocab, depth, end_token, atlas.archetype_index)
-        self.upgrade = False  # an older format was read: rewrite it at the next write
         self.lock = FileLock(str(root / LOCK))
         self.generation = -1  # nothing loaded yet
         self.offset = 0
@@ -172,8 +169,6 @@ class Memory:
         try:
             self._catch_up()
             if held and doing not in READING:
-                if self.upgrade:
-                    self._upgrade()
                 self._sweep()
             yield
         except OSError as exc:
@@ -205,17 +200,6 @@ class Memory:
                     f"held {LOCK} for {LOCK_WAIT_S:.0f} s."
                 ) from None
         return True
-
-    def _upgrade(self) -> None:
-        """Rewrite a memory read in an older format in this one (atomically, as compaction
-        does). What it learned before has no content index: say so once."""
-        self._next_generation()
-        self.upgrade = False
-        log.warning(
-            "The memory in %s was upgraded to format %d. What it learned before keeps "
-            "generating but cannot be cited as a source; learn those documents again "
-            "(`gyrosi learn PATH`) to have questions about them answered.", self.root,
-            files.FORMAT)
 
     def _catch_up(self) -> None:
         """Bring RAM up to date with the files (the lock is held)."""
@@ -251,13 +235,13 @@ class Memory:
                     f"configuration uses depth {self.depth}. Set `backends.gyrosi.depth` back to "
                     f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
                 )
-            self.passive.replace(snap.ident, snap.meta)
+            self.passive.replace(snap.ident, snap.meta, snap.count)
             self.index.load(snap.index)
-            self.upgrade = snap.format < files.FORMAT
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
         else:
-            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32))
+            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32),
+                                 np.empty(0, np.uint16))
             self.index.clear()
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
         self.offset, self.journal_batches = 0, 0
@@ -271,13 +255,12 @@ class Memory:
                 )
             if read.generation == self.generation:
                 self._replay(read)
-                self.upgrade |= read.format < files.FORMAT
             # an older journal was folded into the snapshot by a compaction that crashed before
             # replacing it: ignored here, replaced by the next write
 
     def _replay(self, read: files.JournalRead) -> None:
         for batch in read.batches:
-            self._fold(batch.tokens, PathState(batch.path, batch.fresh), batch.docs)
+            self._fold(batch.tokens, PathState.unpack(batch.path, batch.fresh), batch.docs)
         self.offset = read.end
         self.journal_batches += len(read.batches)
 
@@ -317,7 +300,7 @@ class Memory:
             self.index.add(tokens, self.next_seq, path_at, docs)
             # what this process learned, as opposed to what it replayed from others
             self.learned_here += self._merge(tokens, batch)
-            self._append(files.JournalBatch(tokens, at.fresh, at.path, docs))
+            self._append(files.JournalBatch(tokens, at.fresh, at.packed(), docs))
 
     def learn_stream(
         self, pieces: Iterable[Piece | npt.NDArray[np.int64]], at: PathState | None = None, *,
@@ -383,7 +366,7 @@ class Memory:
     def _write_snapshot(self, path: Path, generation: int) -> None:
         files.write_snapshot(path, files.Snapshot(
             self.depth, KEY_BITS, generation, self.tokens_learned, self.next_seq,
-            self.passive.ident, self.passive.meta, self.index.arrays()))
+            self.passive.ident, self.passive.meta, self.passive.count, self.index.arrays()))
 
     def export(self, path: Path) -> MemoryStats:
         if not path.parent.is_dir():
@@ -411,7 +394,7 @@ class Memory:
             # addresses (consecutive tokens have consecutive addresses) are both kept
             seq = (snap.meta >> np.uint32(1)).astype(np.int64)
             self.passive.merge(Batch(snap.ident, (self.next_seq + seq).astype(np.uint32),
-                                     (snap.meta & 1).astype(bool)))
+                                     (snap.meta & 1).astype(bool), snap.count.astype(np.int64)))
             self.index.absorb(snap.index, self.next_seq)
             self.next_seq += snap.next_seq
             self.tokens_learned += snap.tokens_learned
@@ -468,12 +451,14 @@ def _reset(root: Path, depth: int) -> list[Path]:
                 else:
                     files.read_journal(path, depth)
                     generation = max(generation, files.journal_generation(path) or 0)
-            except MemoryCorruptError:
-                aside = path.with_name(f"{name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            except MemoryCorruptError as exc:
+                why = "old-format" if isinstance(exc, MemoryVersionError) else "damaged"
+                aside = path.with_name(f"{name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
                 path.rename(aside)
                 moved.append(aside)
         generation += 1
         files.write_snapshot(root / SNAPSHOT, files.Snapshot(
-            depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32)))
+            depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32),
+            np.empty(0, np.uint16)))
         files.write_journal(root / JOURNAL, depth, generation)
     return moved
