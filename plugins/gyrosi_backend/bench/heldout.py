@@ -420,12 +420,32 @@ class EngineFigures:
     eval_s: float
 
 
-def run_engine(train_texts: list[str], test_texts: list[str], atlas: Path
+@dataclass(frozen=True)
+class Variant:
+    """Which engine is measured: the selection rule, physics tie-breaks, context depth."""
+
+    rule: str = "evidence"
+    physics_ties: bool = True
+    continuation: bool = False
+    orbit: bool = True
+    deepest_only: bool = True
+    depth: int | None = None  # None: the default
+    per_context: int | None = None  # None: the default
+
+
+def run_engine(train_texts: list[str], test_texts: list[str], atlas: Path,
+               variant: Variant = Variant()
                ) -> tuple[EngineFigures, list[list[int]], list[list[int]]]:
     from gyrosi_engine.engine import Engine
 
     with benchlib.temp_home(atlas) as home:
-        engine = Engine(benchlib.settings(), home=home)
+        engine = Engine(benchlib.settings(depth=variant.depth,
+                                                  per_context=variant.per_context), home=home)
+        engine.generator.rule = variant.rule
+        engine.generator.physics_ties = variant.physics_ties
+        engine.generator.continuation = variant.continuation
+        engine.generator.orbit_evidence = variant.orbit
+        engine.generator.deepest_only = variant.deepest_only
         train = recall.streams(engine, train_texts)
         test = recall.streams(engine, test_texts)
         t = time.perf_counter()
@@ -447,9 +467,9 @@ def run_engine(train_texts: list[str], test_texts: list[str], atlas: Path
 # --- report -------------------------------------------------------------------------------------
 
 
-def measure(label: str, train_texts: list[str], test_texts: list[str], atlas: Path
-            ) -> dict[str, Any]:
-    engine, train, test = run_engine(train_texts, test_texts, atlas)
+def measure(label: str, train_texts: list[str], test_texts: list[str], atlas: Path,
+            variant: Variant = Variant()) -> dict[str, Any]:
+    engine, train, test = run_engine(train_texts, test_texts, atlas, variant)
     base = baselines(train, test)
     return {
         "corpus": label,
@@ -457,7 +477,7 @@ def measure(label: str, train_texts: list[str], test_texts: list[str], atlas: Pa
         "train_mb": round(benchlib.utf8_bytes(train_texts) / 1e6, 3),
         "test_mb": round(benchlib.utf8_bytes(test_texts) / 1e6, 3),
         "train_tokens": sum(map(len, train)),
-        "engine": asdict(engine), "baselines": asdict(base),
+        "engine": asdict(engine), "variant": asdict(variant), "baselines": asdict(base),
         "target_met": engine.held_out >= base.kn5,
     }
 
@@ -511,6 +531,21 @@ def main() -> None:
     parser.add_argument("--train", type=Path, help="a folder of training documents")
     parser.add_argument("--test", type=Path, help="a folder of test documents")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--rule", choices=("evidence", "admissible", "recent"),
+                        default="evidence", help="the engine's selection rule (generate.py)")
+    parser.add_argument("--no-physics-ties", action="store_true",
+                        help="break the evidence rule's ties by recency alone")
+    parser.add_argument("--continuation", action="store_true",
+                        help="the evidence rule weighs continuation counts below the deepest "
+                             "context (Kneser-Ney's)")
+    parser.add_argument("--no-orbit", action="store_true",
+                        help="the evidence rule leaves the orbit's tokens out of the weighing")
+    parser.add_argument("--union", action="store_true",
+                        help="the evidence rule chooses among every weighed token, not only the "
+                             "deepest context's")
+    parser.add_argument("--depth", type=int, help="the engine's context depth (default: its own)")
+    parser.add_argument("--per-context", type=int,
+                        help="tokens kept per context (default: the engine's own)")
     args = parser.parse_args()
     if (args.train is None) != (args.test is None):
         parser.error("--train and --test go together")
@@ -534,9 +569,16 @@ def main() -> None:
     atlas = benchlib.atlas_root()
     if not args.json:
         print(benchlib.machine_line("held-out benchmark", "deterministic, one run"))
+        print(f" engine: rule {args.rule}, physics ties {'off' if args.no_physics_ties else 'on'}"
+              f", continuation counts {'on' if args.continuation else 'off'}"
+              f", orbit level {'off' if args.no_orbit else 'on'}"
+              f", {'every weighed token' if args.union else 'deepest context tokens'}"
+              f", depth {args.depth or 'default'}, per context {args.per_context or 'default'}")
     results = []
     for label, train, test in splits:
-        r = measure(label, train, test, atlas)
+        r = measure(label, train, test, atlas,
+                    Variant(args.rule, not args.no_physics_ties, args.continuation,
+                            not args.no_orbit, not args.union, args.depth, args.per_context))
         results.append(r)
         if not args.json:
             report(r)

@@ -13,8 +13,10 @@ When all are empty the ladder is exhausted and emission halts.
 Which candidate (rule "evidence", the default): the occurrence counts kept with each entry, weighed
 across the contexts the way interpolated Kneser-Ney weighs n-gram counts. From the orbit up to the
 deepest context that holds anything, each context that holds tokens gives each of them
-`max(count - DISCOUNT, 0) / total` and passes `DISCOUNT * distinct / total` of its weight down to
-the shorter contexts below it (absolute discounting, interpolated). The candidate with the most
+`(count - D(count)) / total` and passes what the discounts took, `sum(D) / total`, down to the
+shorter contexts below it (interpolated absolute discounting, with modified Kneser-Ney's three
+discounts for counts 1, 2 and 3+ estimated from the memory's own counts of counts:
+`Passive.discounts`). The candidate with the most
 weight wins; ties go to the one *admissible* from the current state (the physics below), then to
 the most recent, then to the lowest id. Only integer counts kept with the entries take part: no
 trained weight, no random draw. The README gives the measured effect of each part.
@@ -42,7 +44,6 @@ from .memory.store import Memory
 
 NUDGE_STEPS = 6
 LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
-DISCOUNT = 0.75  # absolute discount per count (Kneser-Ney's usual single discount)
 RULES = ("evidence", "admissible", "recent")
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
@@ -71,6 +72,13 @@ class Generator:
     rule = "evidence"
     #: tie-break by admissibility under the "evidence" rule (`bench/heldout.py` measures it off)
     physics_ties = True
+    #: continuation counts (spreads) below the deepest context, as Kneser-Ney does; measured not
+    #: to earn their place on this engine's contexts (README), so off: raw counts at every depth
+    continuation = False
+    #: choose among the deepest context's tokens only (as the KN baselines do)
+    deepest_only = True
+    #: the orbit's tokens as the lowest level of the weighing (off: from depth 1 up)
+    orbit_evidence = True
 
     def __init__(self, memory: Memory, addresses: AddressBook) -> None:
         self.memory = memory
@@ -127,30 +135,41 @@ class Generator:
 
     def weigh(self, state: int, keys: list[int], deepest: int,
               taken: set[tuple[int, int]] | None = None) -> int:
-        """The "evidence" rule: interpolated absolute discounting from the orbit (keys[0]) up to
-        `deepest`, ties to the admissible, then the most recent, then the lowest id. Tokens
-        already taken at the deepest context (monodromy) are left out; -1 when none is left."""
-        evidence = self.memory.passive.evidence
+        """The "evidence" rule: interpolated modified Kneser-Ney discounting from the orbit
+        (keys[0]) up to `deepest`, ties to the admissible, then the most recent, then the lowest
+        id. Tokens already taken at the deepest context (monodromy) are left out; -1 when none
+        is left."""
+        passive = self.memory.passive
+        discount = (0.0, *passive.discounts())
         weight: dict[int, float] = {}
         recency: dict[int, int] = {}
-        for d in range(deepest + 1):
-            tokens, seqs, counts = evidence(keys[d])
+        top: list[int] = []
+        for d in range(0 if self.orbit_evidence or not deepest else 1, deepest + 1):
+            tokens, seqs, counts, spreads = passive.evidence(keys[d])
             if not len(tokens):
                 continue
+            # Kneser-Ney: raw counts at the full depth, continuation counts (in how many
+            # distinct longer contexts a token followed) below it
+            if d < deepest and self.continuation and spreads.any():
+                counts = spreads
             total = float(counts.sum())
-            down = DISCOUNT * len(tokens) / total
+            cut = [discount[min(c, 3)] for c in counts.tolist()]
+            down = sum(cut) / total
             for w in weight:
                 weight[w] *= down
-            for t, c, q in zip(tokens.tolist(), counts.tolist(), seqs.tolist(), strict=True):
-                weight[t] = weight.get(t, 0.0) + max(c - DISCOUNT, 0.0) / total
+            for t, c, q, x in zip(tokens.tolist(), counts.tolist(), seqs.tolist(), cut,
+                                  strict=True):
+                weight[t] = weight.get(t, 0.0) + max(c - x, 0.0) / total
                 if q > recency.get(t, -1):
                     recency[t] = q
+            top = tokens.tolist()
         if taken is not None:
             key = keys[deepest]
-            top = evidence(key)[0].tolist()
-            weight = {t: v for t, v in weight.items() if (key, t) not in taken or t not in top}
             if not any((key, t) not in taken for t in top):
                 return -1
+            weight = {t: v for t, v in weight.items() if (key, t) not in taken}
+        if self.deepest_only:
+            weight = {t: weight[t] for t in top if t in weight}
         if not weight:
             return -1
         best = max(weight.values())

@@ -71,13 +71,16 @@ def runs_and_tokens(
 @numba.njit(cache=True, nogil=True)
 def firsts(
     w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences."""
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+           npt.NDArray[np.int64]]:
+    """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences,
+    and the context's depth (a key is one depth's: the depth is mixed into it)."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
     ident = np.empty(total, dtype=np.uint64)
     pos = np.empty(total, dtype=np.int64)
     count = np.empty(total, dtype=np.int64)
+    depth = np.empty(total, dtype=np.int64)
     out = -1
     prev = np.uint64(0)
     for i in range(total):
@@ -89,11 +92,12 @@ def firsts(
             tok = (w[i] >> np.uint64(RECORD_BITS)) & np.uint64((1 << TOKEN_BITS) - 1)
             ident[out] = ((v[at] >> np.uint64(RECORD_BITS)) << np.uint64(TOKEN_BITS)) | tok
             pos[out] = rec // width
+            depth[out] = rec % width
             count[out] = 1
         else:
             count[out] += 1
         prev = pair
-    return ident[: out + 1], pos[: out + 1], count[: out + 1]
+    return ident[: out + 1], pos[: out + 1], count[: out + 1], depth[: out + 1]
 
 
 @numba.njit(cache=True, nogil=True)

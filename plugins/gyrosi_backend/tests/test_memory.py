@@ -51,9 +51,11 @@ def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
     streak: dict[tuple[int, int], int] = {}
     seen: dict[tuple[int, int], int] = {}
     counts: dict[tuple[int, int], int] = {}
+    spreads: dict[tuple[int, int], int] = {}
     deleted = 0
     for seq, tok in enumerate(tokens.tolist()):
         keys = context.path_keys(tuple(last), int(atlas.phenomenology[state]))
+        created = [(key, tok) not in masks for key in keys]
         for key in keys:
             entry = (key, tok)
             mask = masks.get(entry, physics.GENE_MIC_S)  # a new entry starts from 0xAA
@@ -61,19 +63,28 @@ def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
                 mask = physics.fold(mask, intron)
             zeros = streak.get(entry, 0) + 1 if mask == 0 else 0
             if zeros >= 2:
-                for table in (masks, streak, seen, counts):
+                for table in (masks, streak, seen, counts, spreads):
                     table.pop(entry, None)
                 deleted += 1
                 continue
             masks[entry], streak[entry], seen[entry] = mask, zeros, seq
             counts[entry] = counts.get(entry, 0) + 1
+            spreads.setdefault(entry, 0)
+        # an entry seen for the first time widens the spread of the one a token shallower
+        for d in range(1, len(keys)):
+            if created[d] and (keys[d - 1], tok) in masks:
+                spreads[(keys[d - 1], tok)] += 1
+        if voc.zero_streak[tok]:  # such entries live one occurrence at a time
+            for key in keys:
+                if (key, tok) in spreads:
+                    spreads[(key, tok)] = 1
         if tok == end:
             last, state = [context.START] * depth, arch
         else:
             for intron in voc.introns(tok):
                 state = atlas.next_index(state, intron)
             last = last[1:] + [tok]
-    return masks, seen, counts, deleted
+    return masks, seen, counts, spreads, deleted
 
 
 def as_dict(voc: Vocab, passive: Passive):
@@ -81,13 +92,14 @@ def as_dict(voc: Vocab, passive: Passive):
     ctx = passive.ident >> np.uint64(TOKEN_BITS)
     seq = passive.meta >> np.uint32(1)
     odd = (passive.meta & 1).astype(bool)
-    masks, seen, counts = {}, {}, {}
-    for c, t, s, o, n in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist(),
-                             passive.count.tolist(), strict=True):
+    masks, seen, counts, spreads = {}, {}, {}, {}
+    for c, t, s, o, n, w in zip(ctx.tolist(), tok.tolist(), seq.tolist(), odd.tolist(),
+                                passive.count.tolist(), passive.spread.tolist(), strict=True):
         masks[(c, t)] = int(voc.mask_odd[t] if o else voc.mask_even[t])
         seen[(c, t)] = s
         counts[(c, t)] = n
-    return masks, seen, counts
+        spreads[(c, t)] = w
+    return masks, seen, counts, spreads
 
 
 def test_token_maps_compose_the_bytes(voc: Vocab) -> None:
@@ -110,11 +122,13 @@ def test_vectorised_learning_equals_the_literal_fold(voc: Vocab, atlas: Atlas, d
     keys, _ = stream.keys(tokens, PathState.start(atlas, depth))
     passive = Passive(zero_fold=voc.zero_streak, per_context=10**6)
     passive.merge(group(keys, tokens, 0))
-    expected_masks, expected_seen, expected_counts, deleted = literal(voc, atlas, tokens, depth)
-    masks, seen, counts = as_dict(voc, passive)
+    expected_masks, expected_seen, expected_counts, expected_spreads, deleted = literal(
+        voc, atlas, tokens, depth)
+    masks, seen, counts, spreads = as_dict(voc, passive)
     assert masks == expected_masks
     assert seen == expected_seen
     assert counts == expected_counts
+    assert spreads == expected_spreads
     assert deleted > 0  # the zero streak struck, and the vectorised learner agreed
     odd = (passive.meta & 1).astype(bool)
     assert odd.any() and not odd.all()  # repeated text left entries of both parities
@@ -135,6 +149,7 @@ def test_chunked_learning_equals_whole(voc: Vocab, atlas: Atlas) -> None:
     assert at == after_whole
     assert np.array_equal(whole.ident, parts.ident) and np.array_equal(whole.meta, parts.meta)
     assert np.array_equal(whole.count, parts.count)
+    assert np.array_equal(whole.spread, parts.spread)
 
 
 def test_context_cap_keeps_the_most_recent(voc: Vocab, atlas: Atlas) -> None:

@@ -3,7 +3,8 @@
 snapshot (`passive.gsm`, also the export format), little-endian:
     header  magic "GYROSIPM", format u32, depth u32, key_bits u32, index_bytes u32,
             generation u64, tokens_learned u64, next_seq u64, entries u64, sha256[32]
-    payload ident u64[entries] (sorted), meta u32[entries], count u16[entries], then the content
+    payload ident u64[entries] (sorted), meta u32[entries], count u16[entries], spread u16[entries],
+            then the content
             index: a JSON table of its arrays (name, dtype, shape) and their bytes, zlib-compressed,
             `index_bytes` long
     sha256 covers the header (with the digest zeroed) and the payload.
@@ -43,6 +44,7 @@ READS = (3,)  # format versions this code reads
 STATE_PATH_FORMATS = (1, 2)
 SNAP_MAGIC = b"GYROSIPM"
 SNAP_HEAD = struct.Struct("<8sIIIIQQQQ32s")
+ENTRY_BYTES = 16  # ident, meta, count, spread
 JOURNAL_MAGIC = b"GYROSIJL"
 JOURNAL_HEAD = struct.Struct("<8sIIQ")
 BATCH_MAGIC = b"GBAT"
@@ -59,6 +61,7 @@ class Snapshot:
     ident: npt.NDArray[np.uint64]
     meta: npt.NDArray[np.uint32]
     count: npt.NDArray[np.uint16]
+    spread: npt.NDArray[np.uint16]
     index: dict[str, Any] = field(default_factory=dict)  # the content index's arrays
     format: int = FORMAT
 
@@ -99,12 +102,14 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
     ident = np.ascontiguousarray(snap.ident, dtype="<u8")
     meta = np.ascontiguousarray(snap.meta, dtype="<u4")
     count = np.ascontiguousarray(snap.count, dtype="<u2")
+    spread = np.ascontiguousarray(snap.spread, dtype="<u2")
+    parts = (ident.data, meta.data, count.data, spread.data, index)
     digest = hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)))
-    for part in (ident.data, meta.data, count.data, index):
+    for part in parts:
         digest.update(part)
     with replacing(path) as f:
         f.write(SNAP_HEAD.pack(*head, digest.digest()))
-        for part in (ident.data, meta.data, count.data, index):
+        for part in parts:
             f.write(part)
 
 
@@ -119,7 +124,7 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, digest = \
         SNAP_HEAD.unpack_from(data)
     refuse_version(fmt, f"The {what} {path}")
-    size = SNAP_HEAD.size + n * 14 + ixb
+    size = SNAP_HEAD.size + n * ENTRY_BYTES + ixb
     check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, ixb,
                                           gen, learned, next_seq, n, bytes(32)))
     check.update(memoryview(data)[SNAP_HEAD.size:])
@@ -129,13 +134,15 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     meta_at = SNAP_HEAD.size + 8 * n
     meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
     count = np.frombuffer(data, dtype="<u2", count=n, offset=meta_at + 4 * n).astype(np.uint16)
+    spread = np.frombuffer(data, dtype="<u2", count=n, offset=meta_at + 6 * n).astype(np.uint16)
     try:
-        blob = memoryview(data)[meta_at + 6 * n:]
+        blob = memoryview(data)[meta_at + 8 * n:]
         index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
     except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
         raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {hint}.") \
             from exc
-    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, count, index, fmt)
+    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, count, spread, index,
+                    fmt)
 
 
 def refuse_version(fmt: int, what: str) -> None:

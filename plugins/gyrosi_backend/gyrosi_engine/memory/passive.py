@@ -3,7 +3,11 @@
 An entry is `ident = key << 18 | token` (58 bits, `ident` array, sorted), `meta = seq << 1 |
 parity` (`meta` array): `seq` is the stream position of the entry's latest occurrence (recency),
 `parity` how the Monodromic Fold left its mask; and `count` (`count` array): how many times the
-token followed the context, saturating at 65,535 (the occurrence evidence generation weighs).
+token followed the context, saturating at 65,535, and `spread` (`spread` array): in how many
+distinct longer contexts it followed this one — how many entries one token deeper, ending in this
+context, were ever created for the token (Kneser-Ney's continuation count; saturating too). These
+are the occurrence evidence generation weighs. A zero-streak token's entry lives for one
+occurrence at a time (below), so its count and spread are 1.
 
 Why a parity bit is the whole mask: folding a token's introns into a mask is the map
 `m -> (m & A) ^ X` (`vocab.Vocab.fold_*`), and applying it twice is `m -> (m & A) ^ (X & ~A)`,
@@ -31,6 +35,9 @@ TOKEN_MASK = (1 << TOKEN_BITS) - 1
 RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
 MAX_BATCH_RECORDS = 1 << RECORD_BITS
 MAX_COUNT = (1 << 16) - 1  # occurrence counts saturate here (two bytes per entry)
+NO_LOWER = np.uint64((1 << 64) - 1)  # no ident is this (idents have 58 bits)
+#: Discounts until the memory has counts enough to estimate its own (`Passive.discounts`).
+DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
 
 
 def _saturate(count: npt.NDArray[np.int64]) -> npt.NDArray[np.uint16]:
@@ -45,6 +52,9 @@ class Batch:
     seq: npt.NDArray[np.uint32]
     odd: npt.NDArray[np.bool_]  # the parity this batch adds (an odd number of occurrences)
     count: npt.NDArray[np.int64]  # occurrences in this batch
+    #: the entry one token shallower at the same position (its spread grows when this entry is
+    #: new to the memory); `NO_LOWER` for the orbit's entries
+    lower: npt.NDArray[np.uint64]
 
 
 def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int) -> Batch:
@@ -61,13 +71,16 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
         raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS // width} tokens")
     if total == 0:
         return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool),
-                     np.empty(0, np.int64))
+                     np.empty(0, np.int64), np.empty(0, np.uint64))
     v = kernels.pack_records(keys)
     v.sort()
     w = kernels.runs_and_tokens(v, tokens, width)
     w.sort()
-    ident, pos, count = kernels.firsts(w, v, width)
-    return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count)
+    ident, pos, count, depth = kernels.firsts(w, v, width)
+    token = ident & np.uint64(TOKEN_MASK)
+    lower = (keys[pos, np.maximum(depth - 1, 0)] << np.uint64(TOKEN_BITS)) | token
+    lower[depth == 0] = NO_LOWER
+    return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count, lower)
 
 
 class Passive:
@@ -77,6 +90,9 @@ class Passive:
         self.ident = np.empty(0, np.uint64)
         self.meta = np.empty(0, np.uint32)
         self.count = np.empty(0, np.uint16)
+        self.spread = np.empty(0, np.uint16)
+        self._discounts: tuple[npt.NDArray[np.uint16], tuple[float, float, float]] = (
+            self.count, DEFAULT_DISCOUNTS)
         # Writers (one at a time: the memory's lock) swap in new arrays under `swap`; readers
         # in other threads (sessions generating) take both arrays under it, so they never see
         # the new `ident` with the old `meta`.
@@ -88,12 +104,13 @@ class Passive:
         return len(self.ident)
 
     def replace(self, ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-                count: npt.NDArray[np.uint16]) -> None:
+                count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16]) -> None:
         with self.swap:
-            self.ident, self.meta, self.count = ident, meta, count
+            self.ident, self.meta, self.count, self.spread = ident, meta, count, spread
 
     def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
-        self.ident, self.meta, self.count = self.ident[keep], self.meta[keep], self.count[keep]
+        self.ident, self.meta = self.ident[keep], self.meta[keep]
+        self.count, self.spread = self.count[keep], self.spread[keep]
 
     def merge(self, batch: Batch) -> None:
         with self.swap:
@@ -101,7 +118,7 @@ class Passive:
 
     def _merge(self, batch: Batch) -> None:
         """Fold a batch in: parities add mod 2, counts add, recency moves forward, zero streaks
-        delete."""
+        delete; an entry new to the memory adds one to its lower entry's spread."""
         if not len(batch.ident):
             return
         tok = (batch.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
@@ -111,10 +128,12 @@ class Passive:
         zero = self.zero_fold[tok]
         count = np.where(zero, 1, batch.count)
         if not len(self.ident):
-            live = odd | ~self.zero_fold[tok]
+            live = odd | ~zero
             self.ident = batch.ident[live]
             self.meta = (batch.seq[live] << np.uint32(1)) | odd[live]
             self.count = _saturate(count[live])
+            self.spread = np.zeros(len(self.ident), np.uint16)
+            new_lower = batch.lower
         else:
             pos = np.searchsorted(self.ident, batch.ident)
             hit = pos < len(self.ident)
@@ -124,19 +143,38 @@ class Passive:
             self.meta[at] = (batch.seq[hit] << np.uint32(1)) | parity
             self.count[at] = np.where(zero[hit], 1, _saturate(self.count[at].astype(np.int64)
                                                               + count[hit]))
-            dead = at[~parity & self.zero_fold[tok[hit]]]
-            new = ~hit & (odd | ~self.zero_fold[tok])
+            dead = at[~parity & zero[hit]]
+            new = ~hit & (odd | ~zero)
             meta_new = (batch.seq[new] << np.uint32(1)) | odd[new]
-            ident, meta, kept = self.ident, self.meta, self.count
+            ident, meta, kept, spread = self.ident, self.meta, self.count, self.spread
             if len(dead):
                 ident, meta = np.delete(ident, dead), np.delete(meta, dead)
-                kept = np.delete(kept, dead)
+                kept, spread = np.delete(kept, dead), np.delete(spread, dead)
                 pos = np.searchsorted(ident, batch.ident)
             self.ident = np.insert(ident, pos[new], batch.ident[new])
             self.meta = np.insert(meta, pos[new], meta_new)
             self.count = np.insert(kept, pos[new], _saturate(count[new]))
+            self.spread = np.insert(spread, pos[new], np.uint16(0))
+            new_lower = batch.lower[~hit]
+        self._spread(new_lower[new_lower != NO_LOWER])
         ctx = batch.ident >> np.uint64(TOKEN_BITS)  # sorted, so unique by neighbours
         self._cap_contexts(ctx[np.concatenate([[True], ctx[1:] != ctx[:-1]])])
+
+    def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
+        """Add another memory's spreads to these entries (an import)."""
+        with self.swap:
+            self._spread(ident, spread.astype(np.int64))
+
+    def _spread(self, lower: npt.NDArray[np.uint64],
+                by: npt.NDArray[np.int64] | int = 1) -> None:
+        """`by` more distinct longer contexts for each of these entries (repeats add up)."""
+        pos = np.searchsorted(self.ident, lower)
+        found = pos < len(self.ident)
+        found[found] = self.ident[pos[found]] == lower[found]
+        grown = self.spread.astype(np.int64)
+        np.add.at(grown, pos[found], by if isinstance(by, int) else by[found])
+        tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
+        self.spread = np.where(self.zero_fold[tok], 1, _saturate(grown)).astype(np.uint16)
 
     def _cap_contexts(self, contexts: npt.NDArray[np.uint64]) -> None:
         """Keep the `per_context` most recent tokens of each given context."""
@@ -183,18 +221,22 @@ class Passive:
     def entries(self, context: int) -> tuple[list[int], list[int]]:
         """The tokens stored at a context and their addresses (the stream position of their
         latest occurrence), most recent first."""
-        tokens, seqs, _ = self.evidence(context)
+        tokens, seqs, _, _ = self.evidence(context)
         order = np.argsort(-seqs, kind="stable")
         return tokens[order].tolist(), seqs[order].tolist()
 
     def evidence(self, context: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
-                                              npt.NDArray[np.int64]]:
+                                              npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The tokens stored at a context (in token order), the address of each one's latest
-        occurrence, and how many times each followed it."""
-        ident, meta, count, lo, hi = self._span(context)
+        occurrence, how many times each followed it, and in how many distinct longer contexts."""
+        with self.swap:
+            ident, meta, count, spread = self.ident, self.meta, self.count, self.spread
+        base = np.uint64(context << TOKEN_BITS)
+        lo = int(ident.searchsorted(base))
+        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
         tokens = (ident[lo:hi] & np.uint64(TOKEN_MASK)).astype(np.int64)
         return tokens, (meta[lo:hi] >> np.uint32(1)).astype(np.int64), \
-            count[lo:hi].astype(np.int64)
+            count[lo:hi].astype(np.int64), spread[lo:hi].astype(np.int64)
 
     def learned_at(self, context: int, address: int) -> tuple[int, int]:
         """The token stored at a context whose latest occurrence is `address` (-1: none), and
@@ -206,6 +248,23 @@ class Passive:
         if not len(hit):
             return -1, hi - lo
         return int(ident[lo + int(hit[0])] & np.uint64(TOKEN_MASK)), hi - lo
+
+    def discounts(self) -> tuple[float, float, float]:
+        """Modified Kneser-Ney's three discounts (for counts 1, 2 and 3 or more) from the counts
+        of counts over all entries (Chen & Goodman 1998), recomputed when the arrays change."""
+        with self.swap:
+            count = self.count
+        if self._discounts[0] is count:
+            return self._discounts[1]
+        n = np.bincount(np.minimum(count, 4), minlength=5)[1:].astype(float)
+        found = DEFAULT_DISCOUNTS
+        if n.all():
+            y = n[0] / (n[0] + 2 * n[1])
+            d = (1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2])
+            if all(0 < x < k + 1 for k, x in enumerate(d)):
+                found = (float(d[0]), float(d[1]), float(d[2]))
+        self._discounts = (count, found)
+        return found
 
     def contexts(self) -> int:
         if not len(self.ident):

@@ -25,7 +25,7 @@ from ..vocab import Vocab
 from . import files
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
-from .passive import MAX_BATCH_RECORDS, Batch, Passive, group
+from .passive import MAX_BATCH_RECORDS, NO_LOWER, Batch, Passive, group
 
 #: A learned piece: tokens, and the name of the document that starts at its first token (None:
 #: it continues the document before it).
@@ -235,13 +235,13 @@ class Memory:
                     f"configuration uses depth {self.depth}. Set `backends.gyrosi.depth` back to "
                     f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
                 )
-            self.passive.replace(snap.ident, snap.meta, snap.count)
+            self.passive.replace(snap.ident, snap.meta, snap.count, snap.spread)
             self.index.load(snap.index)
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
         else:
-            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32),
-                                 np.empty(0, np.uint16))
+            none = np.empty(0, np.uint16)
+            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32), none, none)
             self.index.clear()
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
         self.offset, self.journal_batches = 0, 0
@@ -366,7 +366,8 @@ class Memory:
     def _write_snapshot(self, path: Path, generation: int) -> None:
         files.write_snapshot(path, files.Snapshot(
             self.depth, KEY_BITS, generation, self.tokens_learned, self.next_seq,
-            self.passive.ident, self.passive.meta, self.passive.count, self.index.arrays()))
+            self.passive.ident, self.passive.meta, self.passive.count, self.passive.spread,
+            self.index.arrays()))
 
     def export(self, path: Path) -> MemoryStats:
         if not path.parent.is_dir():
@@ -394,7 +395,9 @@ class Memory:
             # addresses (consecutive tokens have consecutive addresses) are both kept
             seq = (snap.meta >> np.uint32(1)).astype(np.int64)
             self.passive.merge(Batch(snap.ident, (self.next_seq + seq).astype(np.uint32),
-                                     (snap.meta & 1).astype(bool), snap.count.astype(np.int64)))
+                                     (snap.meta & 1).astype(bool), snap.count.astype(np.int64),
+                                     np.full(len(seq), NO_LOWER)))
+            self.passive.add_spread(snap.ident, snap.spread)
             self.index.absorb(snap.index, self.next_seq)
             self.next_seq += snap.next_seq
             self.tokens_learned += snap.tokens_learned
@@ -459,6 +462,6 @@ def _reset(root: Path, depth: int) -> list[Path]:
         generation += 1
         files.write_snapshot(root / SNAPSHOT, files.Snapshot(
             depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32),
-            np.empty(0, np.uint16)))
+            np.empty(0, np.uint16), np.empty(0, np.uint16)))
         files.write_journal(root / JOURNAL, depth, generation)
     return moved
