@@ -64,7 +64,8 @@ class FaultPlan:
     def covers(self, path: str | Path) -> bool:
         if self.root is None:
             return True
-        return os.path.abspath(path).startswith(os.path.join(os.path.abspath(self.root), ""))
+        root, path = os.path.abspath(self.root), os.path.abspath(path)
+        return path == root or path.startswith(os.path.join(root, ""))
 
     def step(self, name: str, path: str | Path) -> str | None:
         """Count one operation; returns the fault to apply to it, if any."""
@@ -152,6 +153,17 @@ def _step(name: str, path: str | Path) -> str | None:
     return _plan.step(name, path) if _plan is not None else None
 
 
+@contextlib.contextmanager
+def named(path: Path) -> Iterator[None]:
+    """An OSError of a write or fsync names its file (the user's sentence says which)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
 class File(io.RawIOBase):
     """A file open for writing whose writes, fsyncs and truncations go through the seam (a raw,
     unbuffered file object, so numpy and zipfile write through it too)."""
@@ -177,15 +189,17 @@ class File(io.RawIOBase):
         return len(view)
 
     def _write(self, view: memoryview) -> None:
-        while len(view):
-            done = self.raw.write(view)
-            view = view[done or 0:]
+        with named(self.path):
+            while len(view):
+                done = self.raw.write(view)
+                view = view[done or 0:]
 
     def fsync(self) -> None:
         fault = _step("fsync", self.path)
         if fault:
             raise _fail(fault, self.path)
-        os.fsync(self.raw.fileno())
+        with named(self.path):
+            os.fsync(self.raw.fileno())
         if _plan is not None and _plan.covers(self.path):
             _plan.durable[str(self.path)] = os.fstat(self.raw.fileno()).st_size
 
@@ -193,7 +207,8 @@ class File(io.RawIOBase):
         fault = _step("truncate", self.path)
         if fault:
             raise _fail(fault, self.path)
-        return self.raw.truncate(size)
+        with named(self.path):
+            return self.raw.truncate(size)
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self.raw.seek(offset, whence)
