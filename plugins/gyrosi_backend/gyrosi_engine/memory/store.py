@@ -236,7 +236,7 @@ class Memory:
                 f"{'missing' if journal is None else 'of another generation'}, but "
                 f"{found.batches:,} batches ({found.offset:,} bytes) were committed to it; "
                 f"restore it, or {repair}.")
-        return found.offset
+        return found.offset if found.batches else 0  # an empty journal holds nothing to lose
 
     def _acquire(self, doing: str, on_wait: Callable[[], None] | None) -> bool:
         try:
