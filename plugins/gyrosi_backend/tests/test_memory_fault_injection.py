@@ -160,12 +160,15 @@ def check_after(rig: Rig, root: Path, counted: Counted, at: int, kind: str) -> s
     c = counted.committed_before(at)
     allowed = counted.totals[c : c + 2]  # before or after the batch in flight
     assert tokens in allowed, (at, kind, counted.ops[at - 1], tokens, counted.totals)
+    name = Path(counted.ops[at - 1][1]).name
     if c == len(TEXTS):
-        kept = "every batch kept (a fault in the compaction)"
-    elif tokens == counted.totals[c]:
-        kept = "the batch in flight dropped"
-    else:
-        kept = "the batch in flight kept"
+        kept = "in the compaction: every batch kept"
+    elif name == JOURNAL:  # open, truncate, write or fsync of the batch being appended
+        kept = "appending a batch: " + ("dropped" if tokens == counted.totals[c] else
+                                        "kept (it was whole)")
+    else:  # the batch's fsync returned: it is committed, whatever happens to its mark
+        assert tokens == counted.totals[c], (at, kind, counted.ops[at - 1])
+        kept = "marking a committed batch: kept"
     # the next writer: the failed process itself after an error (its RAM reloads), a fresh one
     # after a crash; it removes every leftover and writes a consistent memory
     writer = memory if what == "sentence" else reopened
