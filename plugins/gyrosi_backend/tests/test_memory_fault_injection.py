@@ -162,7 +162,7 @@ def check_after(rig: Rig, root: Path, counted: Counted, at: int, kind: str) -> s
     assert tokens in allowed, (at, kind, counted.ops[at - 1], tokens, counted.totals)
     name = Path(counted.ops[at - 1][1]).name
     if c == len(TEXTS):
-        kept = "in the compaction: every batch kept"
+        kept = "after the last batch's fsync (its mark, the compaction): every batch kept"
     elif name == JOURNAL:  # open, truncate, write or fsync of the batch being appended
         kept = "appending a batch: " + ("dropped" if tokens == counted.totals[c] else
                                         "kept (it was whole)")
