@@ -3,7 +3,6 @@ write, so damage to what was committed is refused with a sentence naming the fil
 never dropped; and `gyrosi memory repair` moves damaged files aside and keeps every whole batch
 before the damage."""
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +104,7 @@ def refused(root: Path, atlas: Atlas, *words: str) -> str:
     return message
 
 
-BATCH_HEAD = struct.calcsize("<4sII6iI") + 4  # magic, tokens, fresh, path, docs bytes, crc
+BATCH_HEAD = files._batch_head(6).size + 4  # magic, tokens, fresh, path, docs bytes, then crc
 
 
 @pytest.mark.parametrize("where", ["payload", "token count"])

@@ -19,7 +19,7 @@ from .. import fsio
 from ..atlas.layout import replacing
 from ..context import KEY_BITS
 from . import files
-from .errors import MemoryAccessError, MemoryCorruptError
+from .errors import MemoryAccessError, MemoryCorruptError, MemoryVersionError
 from .mark import MARK, Mark, read_mark, write_mark
 from .store import JOURNAL, LOCK, SNAPSHOT, aside_path, describe_os_error, stray_files
 
@@ -77,6 +77,8 @@ def _repair(root: Path, depth: int) -> Repaired:
     if snap_path.exists():
         try:
             snapshot = files.read_snapshot(snap_path)
+        except MemoryVersionError:
+            raise  # another format is no damage: its sentence says what to do
         except MemoryCorruptError as exc:
             move(snap_path, _reason(exc))
     if snapshot is not None and snapshot.depth != depth:
@@ -94,6 +96,8 @@ def _repair(root: Path, depth: int) -> Repaired:
     if journal_path.exists():
         try:
             read = files.read_journal(journal_path, depth, salvage=True)
+        except MemoryVersionError:
+            raise
         except MemoryCorruptError as exc:
             move(journal_path, _reason(exc))
     if read is not None:
@@ -116,7 +120,8 @@ def _repair(root: Path, depth: int) -> Repaired:
         # older copy): its batches are kept on what there is (an empty memory if nothing)
         if snapshot is None:
             snapshot = files.Snapshot(depth, KEY_BITS, read.generation, 0, 0,
-                                      np.empty(0, np.uint64), np.empty(0, np.uint32))
+                                      np.empty(0, np.uint64), np.empty(0, np.uint32),
+                                      np.empty(0, np.uint16))
             out.notes.append(f"the snapshot of generation {read.generation} was missing or "
                              f"damaged: what it held is lost; the journal's batches are kept")
         else:

@@ -7,7 +7,6 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
