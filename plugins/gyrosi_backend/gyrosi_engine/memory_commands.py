@@ -1,4 +1,4 @@
-"""`gyrosi learn PATH... | -` and `gyrosi memory stats | export | import | reset`."""
+"""`gyrosi learn PATH... | -` and `gyrosi memory stats | export | import | reset | repair`."""
 
 import json
 import sys
@@ -184,7 +184,7 @@ def register(cli: click.Group) -> None:
 
     @cli.group()
     def memory() -> None:
-        """GyroSI passive memory: statistics, export, import and reset."""
+        """GyroSI passive memory: statistics, export, import, reset and repair."""
 
     @memory.command()
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -256,3 +256,31 @@ def register(cli: click.Group) -> None:
         for path in moved:
             click.echo(f"Moved the damaged {path.name.split('.damaged-')[0]} aside to {path}.")
         click.echo(f"Memory in {root} is now empty.")
+
+    @memory.command()
+    @CONFIG_OPTION
+    def repair(config_file: str | None) -> None:
+        """Move damaged memory files aside and keep every intact batch before the damage."""
+        from gyrosi_core.home import gyrosi_home
+
+        from .memory.repair import repair_memory
+
+        root = gyrosi_home() / "memory"
+        done = repair_memory(root, _settings(config_file).depth)
+        engine = _engine(config_file, starter=False)  # opens as usual: the result is checked
+        memory = engine.memory
+        if done.changed:
+            memory.compact()  # a fresh generation, consistent from the start
+        for moved in done.moved:
+            click.echo(f"Moved {moved.name} aside to {moved.aside} ({moved.why}).")
+        for note in done.notes:
+            click.echo(note[0].upper() + note[1:] + ".")
+        if done.dropped_bytes:
+            click.echo(f"Kept the journal's {done.kept_batches:,} whole "
+                       f"{'batch' if done.kept_batches == 1 else 'batches'} before the damage; "
+                       f"the {done.dropped_bytes:,} bytes from the damage on are only in the "
+                       f"copy moved aside.")
+        stats = memory.stats()
+        state = "repaired" if done.changed else "intact; nothing was moved"
+        click.echo(f"The memory in {root} is {state}: {stats.tokens_learned:,} tokens learned, "
+                   f"{stats.entries:,} entries.")

@@ -11,6 +11,8 @@ from typing import Any, BinaryIO
 
 from gyrosi_core.home import gyrosi_home
 
+from .. import fsio
+
 FORMAT = "gyrosi-atlas"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -101,22 +103,24 @@ class HashingWriter:
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+def replacing(path: Path, *, durable: bool = True) -> Iterator[fsio.File]:
     """Write `path` whole or not at all: into a temporary sibling, renamed over it when the
     block ends. `durable`: fsync the file before the rename and the folder after (caches skip
-    it)."""
+    it). Every step goes through `fsio`, the fault-injection seam."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    done = False
     try:
-        with open(tmp, "wb") as fh:
+        with fsio.open_file(tmp, "wb") as fh:
             yield fh
             if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
+                fh.fsync()
+        fsio.replace(tmp, path)
+        done = True
     finally:
-        tmp.unlink(missing_ok=True)
+        if not done:
+            fsio.unlink(tmp)
     if durable:
-        fsync_dir(path.parent)
+        fsio.fsync_dir(path.parent)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -130,8 +134,4 @@ def file_stamp(path: Path) -> list[int]:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsio.fsync_dir(path)

@@ -19,10 +19,12 @@ Format 3 keys entries by token contexts and keeps occurrence counts. Formats 1 a
 paths of boundary states, which cannot be turned into token contexts without the text they were
 learned from: such a memory is refused with a sentence that says to reset it and learn its
 documents again (its files are moved aside by the reset, never deleted). A batch is committed once
-it is written and fsynced; a torn last batch (a crash mid-write) is dropped on open and cut off by
-the next writer. A journal belongs to the snapshot with the same generation; compaction writes the
-next snapshot with generation + 1 and then a fresh journal, so a crash between the two leaves a
-stale journal that is recognised and ignored, never replayed twice. """
+it is written and fsynced, and `journal.mark` (see `mark`) then records how much of the journal is
+committed: a batch before the mark that fails its checksum is damage; a torn last batch past it (a
+crash mid-write) is dropped on open and cut off by the next writer. A journal belongs to the
+snapshot with the same generation; compaction writes the next snapshot with generation + 1 and
+then a fresh journal, so a crash between the two leaves a stale journal that is recognised and
+ignored, never replayed twice. """
 
 import hashlib
 import json
@@ -199,11 +201,22 @@ class JournalRead:
     end: int  # offset just past the last whole batch
     torn: bool  # bytes after `end` (a crash mid-append)
     format: int = FORMAT
+    damage: str | None = None  # with `salvage`: why reading stopped before the end
 
 
-def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
-    """Batches from `offset` (0: from the start, header checked) to the last whole one."""
-    hint = "restore a backup, or start again with `gyrosi memory reset --yes`"
+JOURNAL_HINT = ("run `gyrosi memory repair` to keep the batches before it, or start again with "
+                "`gyrosi memory reset --yes`")
+
+
+def read_journal(path: Path, depth: int, offset: int = 0, *, committed: int = 0,
+                 salvage: bool = False) -> JournalRead:
+    """Batches from `offset` (0: from the start, header checked) to the last whole one.
+
+    The first `committed` bytes were committed (see `mark`): a batch there that is cut short or
+    fails its checksum is damage, as is a journal shorter than that. Past them only a torn last
+    batch can be, and is dropped. `salvage` (for `gyrosi memory repair`) returns the batches up
+    to the first damage instead of refusing, with the reason in `damage`."""
+    hint = JOURNAL_HINT
     head_size = JOURNAL_HEADER_SIZE
     try:
         with open(path, "rb") as f:
@@ -227,35 +240,53 @@ def read_journal(path: Path, depth: int, offset: int = 0) -> JournalRead:
     bhead = _batch_head(depth)
     data, pos = rest, 0
     batches: list[JournalBatch] = []
+    problem: tuple[str, bool] | None = None  # what stopped the reading, and whether it is torn
     while pos < len(data):
+        at = base + pos
         if pos + bhead.size + 4 > len(data):
+            problem = (f"is cut short at byte {at}", True)
             break
         magic, n, fresh, *bpath = bhead.unpack_from(data, pos)
         docs_len = bpath.pop()
         (crc,) = struct.unpack_from("<I", data, pos + bhead.size)
         start = pos + bhead.size + 4
-        if magic != BATCH_MAGIC and not any(data[pos:]):
-            break  # a zero-filled tail: the file grew but the unsynced last batch never landed
         if magic != BATCH_MAGIC:
-            raise MemoryCorruptError(
-                f"The memory journal {path} is damaged at byte {base + pos}; {hint}."
-            )
+            # zeros: the file grew but the unsynced last batch never landed
+            problem = (f"holds zeros from byte {at}", True) if not any(data[pos:]) \
+                else (f"is damaged at byte {at}", False)
+            break
         end = start + 4 * n + docs_len
         if end > len(data):
-            break  # torn: the crash came mid-write
+            problem = (f"is cut short at byte {at}", True)  # the crash came mid-write
+            break
+        if at < committed < base + end:
+            problem = (f"is damaged at byte {at} (a batch runs past the {committed:,} bytes "
+                       f"committed)", False)
+            break
         payload = data[start:end]
         if zlib.crc32(payload, zlib.crc32(data[pos : pos + bhead.size])) != crc:
-            if end == len(data):
-                break  # a torn last batch: its tail pages never reached the disk
-            raise MemoryCorruptError(
-                f"The memory journal {path} fails its checksum at byte {base + pos}; {hint}."
-            )
+            # the last batch: its tail pages may never have reached the disk
+            problem = (f"fails its checksum at byte {at}", end == len(data))
+            break
         tokens = np.frombuffer(payload, dtype="<u4", count=n).astype(np.int64)
         docs = [(int(o), str(name)) for o, name in json.loads(payload[4 * n:])] \
             if docs_len else []
         batches.append(JournalBatch(tokens, bool(fresh), tuple(bpath), docs))
         pos = end
-    return JournalRead(generation, batches, base + pos, pos < len(data), fmt)
+    if problem is None and base + pos < committed:
+        problem = (f"ends at byte {base + pos}, short of the {committed:,} bytes committed to it "
+                   f"(it was cut off)", False)
+    read = JournalRead(generation, batches, base + pos, pos < len(data), fmt)
+    if problem is not None:
+        why, torn = problem
+        inside = base + pos < committed
+        if salvage:
+            read.damage = why
+        elif inside or not torn:
+            raise MemoryCorruptError(
+                f"The memory journal {path} {why}"
+                f"{', inside what was committed' if inside and torn else ''}; {hint}.")
+    return read
 
 
 def journal_generation(path: Path) -> int | None:

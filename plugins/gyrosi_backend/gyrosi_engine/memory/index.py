@@ -158,19 +158,36 @@ class _Runs:
         return sum(len(k) for k in self.keys)
 
 
+def _holding(vocab: Vocab, pattern: bytes) -> npt.NDArray[np.bool_]:
+    """Which tokens' bytes hold `pattern`."""
+    data = np.frombuffer(vocab.blob, np.uint8)
+    out = np.zeros(vocab.size, dtype=bool)
+    k = len(pattern)
+    if len(data) < k:
+        return out
+    hit = np.ones(len(data) - k + 1, dtype=bool)
+    for j, byte in enumerate(pattern):
+        hit &= data[j : len(data) - k + 1 + j] == byte
+    at = np.flatnonzero(hit)
+    token = np.searchsorted(vocab.offsets, at, side="right") - 1
+    whole = at + k <= vocab.offsets[token + 1]  # not across two tokens
+    out[token[whole]] = True
+    return out & vocab.has_bytes.astype(bool)
+
+
 class ContentIndex:
     """Documents, passages and postings of one memory (see the module docstring)."""
 
     def __init__(self, vocab: Vocab, depth: int, end_token: int, archetype: int) -> None:
         self.vocab, self.depth, self.end_token, self.archetype = vocab, depth, end_token, archetype
-        # a token that ends a paragraph: it holds a blank line
-        self.para_end = np.zeros(vocab.size, dtype=bool)
-        self.word_start = np.zeros(vocab.size, dtype=bool)  # starts with a space or newline
-        blob = vocab.blob
-        for tid in np.flatnonzero(vocab.has_bytes).tolist():
-            piece = blob[vocab.offsets[tid]: vocab.offsets[tid + 1]]
-            self.para_end[tid] = b"\n\n" in piece or b"\r\n\r\n" in piece
-            self.word_start[tid] = piece[:1] in (b" ", b"\n", b"\t")
+        # a token that ends a paragraph (it holds a blank line), one that starts a word (with a
+        # space or newline): numpy over the vocabulary's bytes (a loop took 0.3 s per open)
+        self.para_end = _holding(vocab, b"\n\n") | _holding(vocab, b"\r\n\r\n")
+        data = np.frombuffer(vocab.blob, np.uint8)
+        starts = vocab.offsets[:-1]
+        some = vocab.has_bytes & (vocab.offsets[1:] > starts)
+        first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else starts
+        self.word_start = some & np.isin(first, np.frombuffer(b" \n\t", np.uint8))
         self.para_end[end_token] = True
         self.lock = threading.Lock()  # readers take a consistent view while a batch is added
         self._terms: dict[bytes, int] = {}  # word -> term, a cache

@@ -7,7 +7,6 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock, Timeout
 
+from .. import fsio
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
@@ -25,6 +25,7 @@ from ..vocab import Vocab
 from . import files
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
+from .mark import MARK, Mark, read_mark, write_mark
 from .passive import MAX_BATCH_RECORDS, NO_LOWER, Batch, Passive, group
 
 #: A learned piece: tokens, and the name of the document that starts at its first token (None:
@@ -136,6 +137,7 @@ class Memory:
         self.index = ContentIndex(vocab, depth, end_token, atlas.archetype_index)
         self.lock = FileLock(str(root / LOCK))
         self.generation = -1  # nothing loaded yet
+        self.mark: Mark | None = None  # the commit mark as last read or written
         self.offset = 0
         self.tokens_learned = 0
         self.next_seq = 0
@@ -154,6 +156,10 @@ class Memory:
     def journal_path(self) -> Path:
         return self.root / JOURNAL
 
+    @property
+    def mark_path(self) -> Path:
+        return self.root / MARK
+
     @contextlib.contextmanager
     def _locked(self, doing: str, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold the lock, with RAM caught up with the files first. Reading a memory this
@@ -170,6 +176,7 @@ class Memory:
             self._catch_up()
             if held and doing not in READING:
                 self._sweep()
+                self._settle()
             yield
         except OSError as exc:
             self.generation = -1  # RAM may be ahead of the files now: reload at the next use
@@ -184,7 +191,51 @@ class Memory:
         """Remove what writers killed mid-write left behind (the lock is held: no writer of
         this memory is running, so every temporary file in it is a leftover)."""
         for path in stray_files(self.root):
-            path.unlink(missing_ok=True)
+            fsio.unlink(path)
+
+    def _settle(self) -> None:
+        """Before a write: give the memory a journal of its generation and a commit mark that
+        covers what was read (a memory from before marks, a writer that stopped between its
+        batch and its mark, a compaction that stopped part-way). The lock is held."""
+        if files.journal_generation(self.journal_path) != self.generation:
+            self._start_journal()  # missing, or older than the snapshot: already folded in
+        elif self.mark != self._current_mark():
+            # adopted batches may sit in the page cache only (their writer stopped before its
+            # fsync): make them durable before the mark calls them committed
+            fsio.fsync_path(self.journal_path)
+            self._write_mark()
+
+    def _current_mark(self) -> Mark:
+        return Mark(self.generation, self.offset, self.journal_batches)
+
+    def _write_mark(self) -> None:
+        mark = self._current_mark()
+        write_mark(self.mark_path, mark)
+        self.mark = mark
+
+    def _committed(self, generation: int) -> int:
+        """The journal bytes committed on top of the snapshot of `generation` (0: none marked).
+        Refuses a memory whose mark says more was committed than its files hold."""
+        found = self.mark = read_mark(self.mark_path)
+        if found is None or found.generation < generation:
+            return 0  # a memory from before marks, or a compaction that stopped part-way
+        repair = ("run `gyrosi memory repair` to keep what the files hold, or start again with "
+                  "`gyrosi memory reset --yes`")
+        if found.generation > generation:
+            raise MemoryCorruptError(
+                f"The memory's commit mark {self.mark_path} is of generation "
+                f"{found.generation}, newer than the snapshot {self.snapshot_path} "
+                f"({'missing' if generation == 0 else f'generation {generation}'}): the snapshot "
+                f"was lost or replaced by an older copy; restore it, or {repair}.")
+        journal = files.journal_generation(self.journal_path)
+        if found.batches and journal != generation and \
+                not (journal is None and self.journal_path.exists()):  # unreadable: read says
+            raise MemoryCorruptError(
+                f"The memory journal {self.journal_path} is "
+                f"{'missing' if journal is None else 'of another generation'}, but "
+                f"{found.batches:,} batches ({found.offset:,} bytes) were committed to it; "
+                f"restore it, or {repair}.")
+        return found.offset if found.batches else 0  # an empty journal holds nothing to lose
 
     def _acquire(self, doing: str, on_wait: Callable[[], None] | None) -> bool:
         try:
@@ -207,8 +258,11 @@ class Memory:
         if generation != self.generation:
             self._reload()
             return
-        if self.journal_path.is_file() and self.journal_path.stat().st_size > self.offset:
-            read = files.read_journal(self.journal_path, self.depth, self.offset)
+        committed = self._committed(generation)
+        size = self.journal_path.stat().st_size if self.journal_path.is_file() else 0
+        if size > self.offset or committed > self.offset:
+            read = files.read_journal(self.journal_path, self.depth, self.offset,
+                                      committed=committed)
             if read.generation != self.generation:
                 self._reload()
                 return
@@ -245,8 +299,9 @@ class Memory:
             self.index.clear()
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
         self.offset, self.journal_batches = 0, 0
+        committed = self._committed(self.generation)
         if self.journal_path.exists():
-            read = files.read_journal(self.journal_path, self.depth)
+            read = files.read_journal(self.journal_path, self.depth, committed=committed)
             if read.generation > self.generation:
                 raise MemoryCorruptError(
                     f"The memory journal {self.journal_path} is newer than its snapshot "
@@ -334,14 +389,14 @@ class Memory:
         path = self.journal_path
         if files.journal_generation(path) != self.generation:
             self._start_journal()
-        with open(path, "r+b") as f:
+        with fsio.open_file(path, "r+b") as f:
             f.truncate(self.offset)  # a torn batch left by a crashed writer goes
             f.seek(self.offset)
             f.write(files.encode_batch(batch))
-            f.flush()
-            os.fsync(f.fileno())
+            f.fsync()  # committed
             self.offset = f.tell()
         self.journal_batches += 1
+        self._write_mark()  # and marked: from now on, damage to it is refused, never dropped
 
     # --- maintenance ------------------------------------------------------------------------
 
@@ -353,7 +408,7 @@ class Memory:
 
     def _next_generation(self) -> None:
         """Write RAM as the snapshot of the next generation, then that generation's empty
-        journal (in this order: see `files`). The lock is held."""
+        journal and its mark (in this order: see `files` and `mark`). The lock is held."""
         self._write_snapshot(self.snapshot_path, self.generation + 1)
         self.generation += 1
         self._start_journal()
@@ -362,6 +417,7 @@ class Memory:
         files.write_journal(self.journal_path, self.depth, self.generation)
         self.offset = files.JOURNAL_HEADER_SIZE
         self.journal_batches = 0
+        self._write_mark()
 
     def _write_snapshot(self, path: Path, generation: int) -> None:
         files.write_snapshot(path, files.Snapshot(
@@ -425,6 +481,15 @@ class Memory:
         )
 
 
+def aside_path(path: Path, why: str = "damaged") -> Path:
+    """Where a damaged (or old-format) file is moved to, never over another."""
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    aside, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
+    while aside.exists():
+        aside, n = path.with_name(f"{path.name}.{why}-{stamp}-{n}"), n + 1
+    return aside
+
+
 def reset_memory(root: Path, depth: int) -> list[Path]:
     """Empty the memory in `root` without reading it, so a damaged memory can be reset too (the
     refusal messages advise it). Files that cannot be read are moved aside, never deleted;
@@ -442,8 +507,14 @@ def _reset(root: Path, depth: int) -> list[Path]:
     moved: list[Path] = []
     with FileLock(str(root / LOCK)):
         for stray in stray_files(root):
-            stray.unlink(missing_ok=True)
-        generation = 0
+            fsio.unlink(stray)
+        generation, committed = 0, 0
+        with contextlib.suppress(MemoryCorruptError):  # a damaged mark is simply replaced
+            found = read_mark(root / MARK)
+            if found is not None:
+                generation = found.generation
+                if files.journal_generation(root / JOURNAL) == found.generation:
+                    committed = found.offset  # damage in it is moved aside, not overwritten
         for name in (SNAPSHOT, JOURNAL):
             path = root / name
             if not path.exists():
@@ -452,16 +523,17 @@ def _reset(root: Path, depth: int) -> list[Path]:
                 if name == SNAPSHOT:
                     generation = max(generation, files.read_snapshot(path).generation)
                 else:
-                    files.read_journal(path, depth)
+                    files.read_journal(path, depth, committed=committed)
                     generation = max(generation, files.journal_generation(path) or 0)
             except MemoryCorruptError as exc:
                 why = "old-format" if isinstance(exc, MemoryVersionError) else "damaged"
-                aside = path.with_name(f"{name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
-                path.rename(aside)
+                aside = aside_path(path, why)
+                fsio.replace(path, aside)
                 moved.append(aside)
         generation += 1
         files.write_snapshot(root / SNAPSHOT, files.Snapshot(
             depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32),
             np.empty(0, np.uint16), np.empty(0, np.uint16)))
         files.write_journal(root / JOURNAL, depth, generation)
+        write_mark(root / MARK, Mark(generation, files.JOURNAL_HEADER_SIZE, 0))
     return moved
