@@ -72,15 +72,17 @@ def runs_and_tokens(
 def firsts(
     w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64]]:
+           npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences,
-    and the context's depth (a key is one depth's: the depth is mixed into it)."""
+    the context's depth (a key is one depth's: the depth is mixed into it), and the oldest
+    position (a group's records come newest first)."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
     ident = np.empty(total, dtype=np.uint64)
     pos = np.empty(total, dtype=np.int64)
     count = np.empty(total, dtype=np.int64)
     depth = np.empty(total, dtype=np.int64)
+    oldest = np.empty(total, dtype=np.int64)
     out = -1
     prev = np.uint64(0)
     for i in range(total):
@@ -96,8 +98,10 @@ def firsts(
             count[out] = 1
         else:
             count[out] += 1
+        oldest[out] = np.int64(rmask - (v[np.int64(w[i] & rmask)] & rmask)) // width
         prev = pair
-    return ident[: out + 1], pos[: out + 1], count[: out + 1], depth[: out + 1]
+    return (ident[: out + 1], pos[: out + 1], count[: out + 1], depth[: out + 1],
+            oldest[: out + 1])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -160,6 +160,7 @@ def test_context_cap_keeps_the_most_recent(voc: Vocab, atlas: Atlas) -> None:
     keys, _ = stream.keys(tokens, PathState.start(atlas, 1))
     capped = Passive(zero_fold=voc.zero_streak, per_context=8)
     capped.merge(group(keys, tokens, 0))
+    capped.cap(0)  # at compaction
     full = Passive(zero_fold=voc.zero_streak, per_context=10**6)
     full.merge(group(keys, tokens, 0))
     ctx = full.ident >> np.uint64(TOKEN_BITS)

@@ -18,8 +18,11 @@ so applying it three times equals applying it once. A new entry's previous mask 
 (`vocab.zero_streak`), on every even occurrence, so such an entry lives only while its parity is
 odd. `tests/test_memory.py` checks all of this against a literal fold, byte by byte.
 
-Caps: a context keeps its `per_context` most recent tokens (on every merge); with `per_token` set,
-a token keeps its `per_token` most recent entries (a whole-memory pass, at compaction).
+Caps, applied at compaction (a whole-memory pass each): a context keeps its `per_context` most
+recent tokens; with `per_token` set, a token keeps its `per_token` most recent entries. Not at
+every merge: where batches end would then decide which entries a context dropped (and so their
+counts and spreads when they came back), and the same input learned in batches of another size,
+or by another number of workers, must give the same bytes.
 """
 
 import threading
@@ -76,9 +79,11 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
     v.sort()
     w = kernels.runs_and_tokens(v, tokens, width)
     w.sort()
-    ident, pos, count, depth = kernels.firsts(w, v, width)
+    ident, pos, count, depth, oldest = kernels.firsts(w, v, width)
     token = ident & np.uint64(TOKEN_MASK)
-    lower = (keys[pos, np.maximum(depth - 1, 0)] << np.uint64(TOKEN_BITS)) | token
+    # the entry a token shallower where this one first occurred in the batch (for the orbit
+    # level it depends on the position: the state's orbit is not a suffix of the tokens)
+    lower = (keys[oldest, np.maximum(depth - 1, 0)] << np.uint64(TOKEN_BITS)) | token
     lower[depth == 0] = NO_LOWER
     return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count, lower)
 
@@ -157,8 +162,6 @@ class Passive:
             self.spread = np.insert(spread, pos[new], np.uint16(0))
             new_lower = batch.lower[~hit]
         self._spread(new_lower[new_lower != NO_LOWER])
-        ctx = batch.ident >> np.uint64(TOKEN_BITS)  # sorted, so unique by neighbours
-        self._cap_contexts(ctx[np.concatenate([[True], ctx[1:] != ctx[:-1]])])
 
     def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
         """Add another memory's spreads to these entries (an import)."""
@@ -176,32 +179,11 @@ class Passive:
         tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
         self.spread = np.where(self.zero_fold[tok], 1, _saturate(grown)).astype(np.uint16)
 
-    def _cap_contexts(self, contexts: npt.NDArray[np.uint64]) -> None:
-        """Keep the `per_context` most recent tokens of each given context."""
-        if len(contexts) * 8 > len(self.ident):  # most contexts touched: one compiled pass
-            drop = kernels.over_cap(self.ident, self.meta, self.per_context)
-            if drop.any():
-                self._keep(~drop)
-            return
-        lo, hi = self.spans(contexts)
-        over = (hi - lo) > self.per_context
-        if not over.any():
-            return
-        lo, hi = lo[over], hi[over]
-        sizes = hi - lo
-        rows = np.repeat(lo - np.cumsum(np.append(0, sizes[:-1])), sizes) + np.arange(sizes.sum())
-        beyond = rows[kernels.over_cap(self.ident[rows], self.meta[rows], self.per_context)]
-        keep = np.ones(len(self.ident), dtype=bool)
-        keep[beyond] = False
-        self._keep(keep)
-
-    def spans(
-        self, contexts: npt.NDArray[np.uint64]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        base = contexts << np.uint64(TOKEN_BITS)
-        lo = np.searchsorted(self.ident, base)
-        hi = np.searchsorted(self.ident, base + np.uint64(1 << TOKEN_BITS))
-        return lo.astype(np.int64), hi.astype(np.int64)
+    def _cap_contexts(self) -> None:
+        """Keep the `per_context` most recent tokens of every context (one compiled pass)."""
+        drop = kernels.over_cap(self.ident, self.meta, self.per_context)
+        if drop.any():
+            self._keep(~drop)
 
     def candidates(self, context: int) -> list[int]:
         """The tokens stored at a context, most recent first."""
@@ -272,9 +254,11 @@ class Passive:
         ctx = self.ident >> np.uint64(TOKEN_BITS)
         return int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
 
-    def cap_tokens(self, per_token: int) -> None:
-        """Keep each token's `per_token` most recent entries (whole-memory pass, at compaction)."""
+    def cap(self, per_token: int) -> None:
+        """The caps (module docstring), at compaction: each context's `per_context` most recent
+        tokens, then each token's `per_token` most recent entries (0: no token cap)."""
         with self.swap:
+            self._cap_contexts()
             self._cap_tokens(per_token)
 
     def _cap_tokens(self, per_token: int) -> None:

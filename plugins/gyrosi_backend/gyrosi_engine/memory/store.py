@@ -403,7 +403,7 @@ class Memory:
     def compact(self) -> None:
         """Fold the journal into a new snapshot (atomic), then start an empty journal."""
         with self._locked("compact"):
-            self.passive.cap_tokens(self.per_token)
+            self.passive.cap(self.per_token)
             self._next_generation()
 
     def _next_generation(self) -> None:
@@ -454,6 +454,7 @@ class Memory:
                                      (snap.meta & 1).astype(bool), snap.count.astype(np.int64),
                                      np.full(len(seq), NO_LOWER)))
             self.passive.add_spread(snap.ident, snap.spread)
+            self.passive.cap(self.per_token)  # an import ends as a compaction does
             self.index.absorb(snap.index, self.next_seq)
             self.next_seq += snap.next_seq
             self.tokens_learned += snap.tokens_learned
