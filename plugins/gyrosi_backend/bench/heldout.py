@@ -429,6 +429,7 @@ class Variant:
     continuation: bool = False
     orbit: bool = True
     deepest_only: bool = True
+    chain: bool = True
     depth: int | None = None  # None: the default
     per_context: int | None = None  # None: the default
 
@@ -446,6 +447,7 @@ def run_engine(train_texts: list[str], test_texts: list[str], atlas: Path,
         engine.generator.continuation = variant.continuation
         engine.generator.orbit_evidence = variant.orbit
         engine.generator.deepest_only = variant.deepest_only
+        engine.generator.chain = variant.chain
         train = recall.streams(engine, train_texts)
         test = recall.streams(engine, test_texts)
         t = time.perf_counter()
@@ -543,6 +545,8 @@ def main() -> None:
     parser.add_argument("--union", action="store_true",
                         help="the evidence rule chooses among every weighed token, not only the "
                              "deepest context's")
+    parser.add_argument("--no-chain", action="store_true",
+                        help="never follow the learned stream (the address chain)")
     parser.add_argument("--depth", type=int, help="the engine's context depth (default: its own)")
     parser.add_argument("--per-context", type=int,
                         help="tokens kept per context (default: the engine's own)")
@@ -573,12 +577,14 @@ def main() -> None:
               f", continuation counts {'on' if args.continuation else 'off'}"
               f", orbit level {'off' if args.no_orbit else 'on'}"
               f", {'every weighed token' if args.union else 'deepest context tokens'}"
+              f", address chain {'off' if args.no_chain else 'on'}"
               f", depth {args.depth or 'default'}, per context {args.per_context or 'default'}")
     results = []
     for label, train, test in splits:
         r = measure(label, train, test, atlas,
                     Variant(args.rule, not args.no_physics_ties, args.continuation,
-                            not args.no_orbit, not args.union, args.depth, args.per_context))
+                            not args.no_orbit, not args.union, not args.no_chain, args.depth,
+                            args.per_context))
         results.append(r)
         if not args.json:
             report(r)

@@ -45,6 +45,7 @@ from .memory.store import Memory
 NUDGE_STEPS = 6
 LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
 RULES = ("evidence", "admissible", "recent")
+CHAIN_TRUST = 2  # the chain is followed once it has agreed with this many times `depth` tokens
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
 
@@ -79,6 +80,9 @@ class Generator:
     deepest_only = True
     #: the orbit's tokens as the lowest level of the weighing (off: from depth 1 up)
     orbit_evidence = True
+    #: follow the learned stream (the address chain) once it agrees with more tokens than the
+    #: deepest context holds (`CHAIN_TRUST` times the depth); off: the evidence rule throughout
+    chain = True
 
     def __init__(self, memory: Memory, addresses: AddressBook) -> None:
         self.memory = memory
@@ -199,6 +203,12 @@ class Generator:
         None: the ladder is exhausted, or (with `taken`) the path closed on itself."""
         state = at.state
         keys = self.keys(at)
+        if self.chain and at.address >= 0 and at.run >= CHAIN_TRUST * self.depth:
+            token, d, n = self._chained(keys, at.address + 1)
+            if token >= 0 and (taken is None or (keys[d], token) not in taken):
+                if taken is not None:
+                    taken.add((keys[d], token))
+                return Step(token, state, 0, d, n)
         found = self._find(state, keys)
         if found is None:
             return None
@@ -257,7 +267,34 @@ class Generator:
             return PathState.start(self.atlas, self.depth)
         half = int(self.ontology[at.state]) & physics.HALF_MASK
         half = (half & int(self.vocab.gyration_keep[token])) ^ int(self.vocab.gyration_flip[token])
-        return at.after(token, int(self.atlas._half_table[half]))
+        address, run = self._chain(at, token) if self.chain else (-1, 0)
+        return at.after(token, int(self.atlas._half_table[half]), address, run)
+
+    def _chained(self, keys: list[int], address: int) -> tuple[int, int, int]:
+        """The token learned at `address` after this path (the deepest context that has it),
+        that depth, and how many tokens the context holds; (-1, 0, 0) when none has it (a
+        later occurrence moved its entry on)."""
+        learned_at = self.memory.passive.learned_at
+        for d in range(self.depth, 0, -1):
+            token, n = learned_at(keys[d], address)
+            if token >= 0:
+                return token, d, n
+        return -1, 0, 0
+
+    def _chain(self, at: PathState, token: int) -> tuple[int, int]:
+        """Where `token` leaves the walk on the learned stream: one step further along it when
+        the token is the one learned next there; else the latest occurrence of the token after
+        the deepest context that holds it, having matched that context and the token."""
+        keys = self.keys(at)
+        if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
+            return at.address + 1, at.run + 1
+        evidence = self.memory.passive.evidence
+        for d in range(self.depth, 0, -1):
+            tokens, seqs, _, _ = evidence(keys[d])
+            hit = np.flatnonzero(tokens == token)
+            if len(hit):
+                return int(seqs[hit[0]]), d + 1
+        return -1, 0
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
         """The deepest context (up to depth `most`) that holds anything, and its tokens;

@@ -30,6 +30,10 @@ class PathState:
     tokens: tuple[int, ...]
     state: int
     fresh: bool
+    #: generation only: the learned-stream position of the last token when the walk is on a
+    #: learned stream (-1: not), and how many tokens in a row agree with it (`Generator.advance`)
+    address: int = -1
+    run: int = 0
 
     @classmethod
     def start(cls, atlas: Atlas, depth: int) -> "PathState":
@@ -47,8 +51,8 @@ class PathState:
     def unpack(cls, values: tuple[int, ...] | list[int], fresh: bool) -> "PathState":
         return cls(tuple(int(v) for v in values[:-1]), int(values[-1]), fresh)
 
-    def after(self, token: int, state: int) -> "PathState":
-        return PathState((*self.tokens[1:], token), state, False)
+    def after(self, token: int, state: int, address: int = -1, run: int = 0) -> "PathState":
+        return PathState((*self.tokens[1:], token), state, False, address, run)
 
 
 class Stream:

@@ -254,7 +254,9 @@ def register(cli: click.Group) -> None:
         moved = reset_memory(root, _settings(config_file).depth)
         (root / "starter.done").unlink(missing_ok=True)
         for path in moved:
-            click.echo(f"Moved the damaged {path.name.split('.damaged-')[0]} aside to {path}.")
+            name, why = path.name.rsplit("-", 2)[0].rsplit(".", 1)
+            what = "old-format" if why == "old-format" else "damaged"
+            click.echo(f"Moved the {what} {name} aside to {path}.")
         click.echo(f"Memory in {root} is now empty.")
 
     @memory.command()

@@ -190,6 +190,7 @@ def test_an_old_format_memory_is_refused_and_reset_moves_it_aside(
     assert reset.returncode == 0, reset.stderr
     aside = list((home / "memory").glob("passive.gsm.old-format-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == bytes(raw)
+    assert f"Moved the old-format passive.gsm aside to {aside[0]}." in reset.stdout
     stats = cli.run(home, "memory", "stats", "--json", "--config", cfg)
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout)["entries"] == 0

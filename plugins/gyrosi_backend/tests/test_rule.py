@@ -68,3 +68,23 @@ def test_an_exact_tie_goes_to_the_admissible_token(engine: Engine) -> None:
     assert gen.propose(at).token == good  # equal evidence: the physics decides
     gen.physics_ties = False
     assert gen.propose(at).token == bad  # without it, the most recent
+
+
+def test_the_address_chain_follows_the_learned_stream_past_the_depth(engine: Engine) -> None:
+    # after " lay the" (depth 2) " moon" follows twice and " sun" once, so the counts say
+    # " moon"; but a walk that has agreed with the first text for more than twice the depth
+    # goes on with it: the chain knows a longer context than the contexts do
+    first = "over hills and rivers far away lay the"
+    engine.learn_texts([first + " sun", "below lay the moon", "above lay the moon"])
+    gen = engine.generator
+    at = engine.start()
+    for token in engine.encode(first):
+        at = gen.advance(at, token)
+    assert at.run >= 2 * gen.depth
+    assert engine.vocab.encoding.decode([gen.propose(at).token]) == " sun"
+    gen.chain = False
+    assert choice(engine, "below lay the") == " moon"
+    at = engine.start()
+    for token in engine.encode(first):
+        at = gen.advance(at, token)
+    assert engine.vocab.encoding.decode([gen.propose(at).token]) == " moon"
