@@ -452,6 +452,7 @@ def run_engine(train_texts: list[str], test_texts: list[str], atlas: Path,
         test = recall.streams(engine, test_texts)
         t = time.perf_counter()
         engine.learn_texts(train_texts)
+        engine.memory.compact()  # as `gyrosi learn` ends: the caps apply here
         learn_s = time.perf_counter() - t
         t = time.perf_counter()
         held = recall.engine_score(engine, test)

@@ -162,6 +162,7 @@ def measure(depth: int | None, texts: list[str], atlas: Path,
         engine = Engine(settings, home=home)
         t = time.perf_counter()
         engine.learn_texts(texts[:split])
+        engine.memory.compact()  # as `gyrosi learn` ends: the caps apply here
         learn_s += time.perf_counter() - t
         entries_held = len(engine.memory.passive)
         t = time.perf_counter()

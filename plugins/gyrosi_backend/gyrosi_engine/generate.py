@@ -288,12 +288,11 @@ class Generator:
         keys = self.keys(at)
         if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
             return at.address + 1, at.run + 1
-        evidence = self.memory.passive.evidence
+        address_of = self.memory.passive.address_of
         for d in range(self.depth, 0, -1):
-            tokens, seqs, _, _ = evidence(keys[d])
-            hit = np.flatnonzero(tokens == token)
-            if len(hit):
-                return int(seqs[hit[0]]), d + 1
+            address = address_of(keys[d], token)
+            if address >= 0:
+                return address, d + 1
         return -1, 0
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:

@@ -217,8 +217,21 @@ class Passive:
         lo = int(ident.searchsorted(base))
         hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
         tokens = (ident[lo:hi] & np.uint64(TOKEN_MASK)).astype(np.int64)
-        return tokens, (meta[lo:hi] >> np.uint32(1)).astype(np.int64), \
-            count[lo:hi].astype(np.int64), spread[lo:hi].astype(np.int64)
+        seqs = (meta[lo:hi] >> np.uint32(1)).astype(np.int64)
+        counts, spreads = count[lo:hi].astype(np.int64), spread[lo:hi].astype(np.int64)
+        if hi - lo > self.per_context:
+            # read as the cap will leave it: between compactions a context may hold more
+            keep = np.sort(np.argsort(-seqs, kind="stable")[: self.per_context])
+            tokens, seqs, counts, spreads = tokens[keep], seqs[keep], counts[keep], spreads[keep]
+        return tokens, seqs, counts, spreads
+
+    def address_of(self, context: int, token: int) -> int:
+        """The address of the latest occurrence of `token` after `context`; -1: never."""
+        with self.swap:
+            ident, meta = self.ident, self.meta
+        want = np.uint64(context << TOKEN_BITS | token)
+        at = int(ident.searchsorted(want))
+        return int(meta[at] >> np.uint32(1)) if at < len(ident) and ident[at] == want else -1
 
     def learned_at(self, context: int, address: int) -> tuple[int, int]:
         """The token stored at a context whose latest occurrence is `address` (-1: none), and
