@@ -99,6 +99,7 @@ class Generator:
         self._admissible: dict[tuple[int, int], bool] = {}
         self._slabs = physics.SLAB_MASKS
         self._discounts: tuple[tuple[float, float, float], npt.NDArray[np.float64]] | None = None
+        self._keys: tuple[PathState, list[int]] | None = None
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -156,8 +157,8 @@ class Generator:
             ident, meta, count, spread = passive.ident, passive.meta, passive.count, passive.spread
         ranked: list[int] = kernels.rank(
             ident, meta, count, spread, np.asarray(keys, dtype=np.uint64),
-            0 if self.orbit_evidence or not deepest else 1, deepest, discount,
-            self.continuation, self.deepest_only).tolist()
+            0 if self.orbit_evidence or not deepest else 1, deepest, passive.per_context,
+            discount, self.continuation, self.deepest_only).tolist()
         key, first = keys[deepest], 0
         if taken is not None:
             if not self.deepest_only and all((key, r & TOKEN_MASK) in taken
@@ -197,8 +198,15 @@ class Generator:
         return self.memory.passive.candidates(key)
 
     def keys(self, at: PathState) -> list[int]:
-        """[orbit key, depth-1 key, ..., depth key] of a path."""
-        return context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        """[orbit key, depth-1 key, ..., depth key] of a path. The last path's are kept: a step
+        asks for them twice (`propose`, then `advance` for the chain). Callers do not change
+        the list."""
+        held = self._keys
+        if held is not None and held[0] is at:  # a frozen PathState: its keys cannot change
+            return held[1]
+        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        self._keys = (at, keys)
+        return keys
 
     def propose(self, at: PathState,
                 taken: set[tuple[int, int]] | None = None) -> Step | None:
@@ -276,13 +284,12 @@ class Generator:
     def _chained(self, keys: list[int], address: int) -> tuple[int, int, int]:
         """The token learned at `address` after this path (the deepest context that has it),
         that depth, and how many tokens the context holds; (-1, 0, 0) when none has it (a
-        later occurrence moved its entry on)."""
-        learned_at = self.memory.passive.learned_at
-        for d in range(self.depth, 0, -1):
-            token, n = learned_at(keys[d], address)
-            if token >= 0:
-                return token, d, n
-        return -1, 0, 0
+        later occurrence moved its entry on). Compiled: `kernels.learned_at`."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        return kernels.learned_at(ident, meta, np.asarray(keys, dtype=np.uint64),
+                                  min(self.depth, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
         """Where `token` leaves the walk on the learned stream: one step further along it when
@@ -291,12 +298,12 @@ class Generator:
         keys = self.keys(at)
         if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
             return at.address + 1, at.run + 1
-        address_of = self.memory.passive.address_of
-        for d in range(self.depth, 0, -1):
-            address = address_of(keys[d], token)
-            if address >= 0:
-                return address, d + 1
-        return -1, 0
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        address, d = kernels.latest(ident, meta, np.asarray(keys, dtype=np.uint64),
+                                    min(self.depth, len(keys) - 1), token)
+        return (address, d + 1) if d else (-1, 0)
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
         """The deepest context (up to depth `most`) that holds anything, and its tokens, most
@@ -305,7 +312,7 @@ class Generator:
         with passive.swap:
             ident, meta = passive.ident, passive.meta
         d, tokens = kernels.deepest(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                    min(most, self.depth, len(keys) - 1))
+                                    min(most, self.depth, len(keys) - 1), passive.per_context)
         return d, tokens.tolist()
 
     def depth_matched(self, at: PathState, most: int) -> int:

@@ -1,6 +1,6 @@
-"""The compiled weighing (`kernels.weigh`, `kernels.deepest`) chooses exactly what the "evidence"
-rule written out in Python chooses, weight for weight, on a learned memory and on hand-made ties,
-under every combination of the rule's flags."""
+"""The compiled step (`kernels.rank`/`weigh`, `deepest`, `learned_at`, `latest`) chooses exactly
+what the "evidence" rule and the address chain written out in Python choose, weight for weight, on
+a learned memory and on hand-made ties, under every combination of the rule's flags."""
 
 import itertools
 import random
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gyrosi_engine import context
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.generate import Generator, Trace
 from gyrosi_engine.learn import PathState
@@ -17,9 +18,12 @@ from gyrosi_engine.settings import GyroConfig
 
 FLAGS = list(itertools.product((False, True), repeat=3))  # continuation, orbit, deepest only
 FLAG_IDS = ["cont{}-orbit{}-deep{}".format(*map(int, f)) for f in FLAGS]
-#: the memory's own discounts (on these topics the defaults 0.5, 1, 1.5: every sum is exact), and
-#: discounts whose sums round, so the order and compensation of the sums are tested too
-DISCOUNTS = [None, (0.6180339887498949, 1.2247448713915890, 1.7320508075688772)]
+#: the memory as learned (its discounts on these topics are the defaults 0.5, 1, 1.5: every sum
+#: is exact), and with discounts whose sums round (so the order and compensation of the sums are
+#: tested too) and a cap of 16 tokens a context (so contexts are read as the cap will leave them)
+ROUNDING = (0.6180339887498949, 1.2247448713915890, 1.7320508075688772)
+VARIANTS = [(None, None), (ROUNDING, 16)]
+VARIANT_IDS = ["own", "rounding-cap16"]
 
 
 def reference_weights(gen: Generator, keys: list[int], deepest: int
@@ -71,7 +75,30 @@ def reference_choice(gen: Generator, state: int, keys: list[int], deepest: int,
 
 
 class ReferenceGenerator(Generator):
-    """The generator with the Python rule and the Python deepest-context search."""
+    """The generator with the Python rule, deepest-context search and chain lookups, and no
+    kept keys."""
+
+    def keys(self, at: PathState) -> list[int]:
+        return context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+
+    def _chained(self, keys: list[int], address: int) -> tuple[int, int, int]:
+        learned_at = self.memory.passive.learned_at
+        for d in range(self.depth, 0, -1):
+            token, n = learned_at(keys[d], address)
+            if token >= 0:
+                return token, d, n
+        return -1, 0, 0
+
+    def _chain(self, at: PathState, token: int) -> tuple[int, int]:
+        keys = self.keys(at)
+        if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
+            return at.address + 1, at.run + 1
+        address_of = self.memory.passive.address_of
+        for d in range(self.depth, 0, -1):
+            address = address_of(keys[d], token)
+            if address >= 0:
+                return address, d + 1
+        return -1, 0
 
     def weigh(self, state: int, keys: list[int], deepest: int,
               taken: set[tuple[int, int]] | None = None) -> int:
@@ -95,7 +122,7 @@ def kernel_weights(gen: Generator, keys: list[int], deepest: int
     p = gen.memory.passive
     tokens, weights, recency, _ = kernels.weigh(
         p.ident, p.meta, p.count, p.spread, np.asarray(keys, np.uint64),
-        0 if gen.orbit_evidence or not deepest else 1, deepest,
+        0 if gen.orbit_evidence or not deepest else 1, deepest, p.per_context,
         np.array((0.0, *p.discounts())), gen.continuation, gen.deepest_only)
     return (dict(zip(tokens.tolist(), weights.tolist(), strict=True)),
             dict(zip(tokens.tolist(), recency.tolist(), strict=True)))
@@ -113,28 +140,34 @@ def pydoc(tmp_path_factory: pytest.TempPathFactory, built_home: Path
     engine = Engine(GyroConfig(starter=False), home=home)
     texts = list(topics.values())
     engine.learn_texts(texts[:-8])
+    engine.memory.compact()  # the per-context cap, as a memory that was opened again has it
     streams = [engine.encode(t)[:250] for t in texts[-8:] + texts[:4]]
     return engine, streams
 
 
-def use_discounts(monkeypatch: pytest.MonkeyPatch, engine: Engine,
-                  discounts: tuple[float, float, float] | None) -> None:
+Variant = tuple[tuple[float, float, float] | None, int | None]
+
+
+def use(monkeypatch: pytest.MonkeyPatch, engine: Engine, variant: Variant) -> None:
+    discounts, cap = variant
     if discounts is not None:
         monkeypatch.setattr(engine.memory.passive, "discounts", lambda: discounts)
+    if cap is not None:
+        monkeypatch.setattr(engine.memory.passive, "per_context", cap)
 
 
-@pytest.mark.parametrize("discounts", DISCOUNTS, ids=["own", "rounding"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("flags", FLAGS, ids=FLAG_IDS)
 def test_kernel_weighs_every_context_of_a_learned_memory_as_python_does(
         pydoc: tuple[Engine, list[list[int]]], flags: tuple[bool, bool, bool],
-        discounts: tuple[float, float, float] | None, monkeypatch: pytest.MonkeyPatch) -> None:
+        variant: Variant, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, streams = pydoc
-    use_discounts(monkeypatch, engine, discounts)
+    use(monkeypatch, engine, variant)
     gen = engine.generator
     reference = ReferenceGenerator(engine.memory, gen.addresses)
     set_flags(gen, *flags)
     set_flags(reference, *flags)
-    positions = ties = 0
+    positions = ties = chained = 0
     for stream in streams:
         at = engine.start()
         for token in stream:
@@ -152,41 +185,51 @@ def test_kernel_weighs_every_context_of_a_learned_memory_as_python_does(
                 if chosen:
                     best = max(got_weight.values())
                     ties += sum(v == best for v in got_weight.values()) > 1
+            for address in (at.address + 1, positions * 37):
+                assert gen._chained(keys, address) == reference._chained(keys, address)
+            chained += gen._chained(keys, at.address + 1)[0] == token
+            assert gen._chain(at, token) == reference._chain(at, token)
             positions += 1
-            at = gen.advance(at, token)
-    assert positions > 2000 and ties > 20, (positions, ties)  # many exact ties met
+            after = gen.advance(at, token)
+            assert after == reference.advance(at, token)  # the chain's address and run too
+            at = after
+    # many exact ties met; the learned topics' walks were on their learned stream
+    assert positions > 2000 and ties > 20 and chained > 500, (positions, ties, chained)
 
 
-@pytest.mark.parametrize("discounts", DISCOUNTS, ids=["own", "rounding"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
 @pytest.mark.parametrize("flags", FLAGS, ids=FLAG_IDS)
 def test_emission_with_monodromy_is_unchanged(
         pydoc: tuple[Engine, list[list[int]]], flags: tuple[bool, bool, bool],
-        discounts: tuple[float, float, float] | None, monkeypatch: pytest.MonkeyPatch) -> None:
+        variant: Variant, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, streams = pydoc
-    use_discounts(monkeypatch, engine, discounts)
+    use(monkeypatch, engine, variant)
     gen = engine.generator
     reference = ReferenceGenerator(engine.memory, gen.addresses)
     set_flags(gen, *flags)
     set_flags(reference, *flags)
     halts = set()
-    for stream in streams:
-        for cut in (3, 40):
-            at = gen.walk(engine.start(), stream[:cut])
-            ours, theirs = Trace(), Trace()
-            assert list(gen.emit(at, 300, ours)) == list(reference.emit(at, 300, theirs))
-            assert ours.halted == theirs.halted
-            halts.add(ours.halted)
+    for chain in (True, False):
+        monkeypatch.setattr(gen, "chain", chain)
+        reference.chain = chain
+        for stream in streams:
+            for cut in (3, 40):
+                at = gen.walk(engine.start(), stream[:cut])
+                ours, theirs = Trace(), Trace()
+                assert list(gen.emit(at, 300, ours)) == list(reference.emit(at, 300, theirs))
+                assert ours.halted == theirs.halted
+                halts.add(ours.halted)
     assert "loop" in halts  # monodromy ended some walk
 
 
-@pytest.mark.parametrize("discounts", DISCOUNTS, ids=["own", "rounding"])
+@pytest.mark.parametrize("variant", VARIANTS, ids=VARIANT_IDS)
 def test_hand_made_ties_and_taken_steps_choose_as_python_does(
-        pydoc: tuple[Engine, list[list[int]]], discounts: tuple[float, float, float] | None,
+        pydoc: tuple[Engine, list[list[int]]], variant: Variant,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A memory of small counts over few tokens (exact ties everywhere, spreads of 0 too), with
     random monodromy sets: the physics tie-break, recency and token id all decide somewhere."""
     engine, _ = pydoc
-    use_discounts(monkeypatch, engine, discounts)
+    use(monkeypatch, engine, variant)
     gen = Generator(engine.memory, engine.generator.addresses)
     reference = ReferenceGenerator(engine.memory, gen.addresses)
     saved = (gen.memory.passive.ident, gen.memory.passive.meta, gen.memory.passive.count,
@@ -194,6 +237,7 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
     rng = random.Random(17)
     pool = list(range(300, 340))
     decided = {"physics": 0, "recency": 0}
+    cap = gen.memory.passive.per_context
     try:
         for trial in range(300):
             keys = [rng.getrandbits(40) for _ in range(gen.depth + 1)]
@@ -216,20 +260,20 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
                 ident, np.asarray([q << 1 | 1 for q, _, _ in rows], np.uint32),
                 np.asarray([c for _, c, _ in rows], np.uint16),
                 np.asarray([s for _, _, s in rows], np.uint16))
-            deepest, _ = gen._deepest(keys, gen.depth)
+            gen.memory.passive.per_context = rng.choice((64, 5, 3))  # 5, 3: read as capped
+            deepest, cands = gen._deepest(keys, gen.depth)
+            assert (deepest, cands) == reference._deepest(keys, gen.depth)
             state = rng.randrange(len(gen.ontology))
             for flags in FLAGS:
                 set_flags(gen, *flags)
                 set_flags(reference, *flags)
                 for physics in (True, False):
                     gen.physics_ties = reference.physics_ties = physics
-                    top = [int(i) & ((1 << TOKEN_BITS) - 1) for i in ident
-                           if int(i) >> TOKEN_BITS == keys[deepest]]
+                    weight, recency, top = reference_weights(reference, keys, deepest)
                     taken = {(keys[deepest], t) for t in top if rng.random() < 0.4}
                     for steps in (None, taken):
                         want = reference.weigh(state, keys, deepest, steps)
                         assert gen.weigh(state, keys, deepest, steps) == want, (trial, flags)
-                        weight, recency, _ = reference_weights(reference, keys, deepest)
                         tied = [t for t, v in weight.items()
                                 if v == max(weight.values()) and (t in top or not flags[2])]
                         if len(tied) > 1 and steps is None:
@@ -240,6 +284,7 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
                                 decided["recency"] += 1
     finally:
         gen.memory.passive.replace(*saved)
+        gen.memory.passive.per_context = cap
     assert decided["physics"] > 10 and decided["recency"] > 10, decided
 
 
