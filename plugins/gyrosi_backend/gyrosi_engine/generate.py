@@ -36,10 +36,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
-from . import context, physics
+from . import context, kernels, physics
 from .address import AddressBook
 from .learn import PathState
+from .memory.passive import TOKEN_MASK
 from .memory.store import Memory
 
 NUDGE_STEPS = 6
@@ -96,6 +98,8 @@ class Generator:
         self.orbit_of = self.atlas.phenomenology
         self._admissible: dict[tuple[int, int], bool] = {}
         self._slabs = physics.SLAB_MASKS
+        self._discounts: tuple[tuple[float, float, float], npt.NDArray[np.float64]] | None = None
+        self._keys: tuple[PathState, list[int]] | None = None
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -142,45 +146,45 @@ class Generator:
         """The "evidence" rule: interpolated modified Kneser-Ney discounting from the orbit
         (keys[0]) up to `deepest`, ties to the admissible, then the most recent, then the lowest
         id. Tokens already taken at the deepest context (monodromy) are left out; -1 when none
-        is left."""
+        is left.
+
+        The weighing is one compiled pass (`kernels.rank`: the same floating-point operations
+        in the same order as the rule written out in Python, which `tests/test_weigh.py` keeps
+        and checks it against); what is left here is the monodromy and the physics of a tie."""
         passive = self.memory.passive
-        discount = (0.0, *passive.discounts())
-        weight: dict[int, float] = {}
-        recency: dict[int, int] = {}
-        top: list[int] = []
-        for d in range(0 if self.orbit_evidence or not deepest else 1, deepest + 1):
-            tokens, seqs, counts, spreads = passive.evidence(keys[d])
-            if not len(tokens):
-                continue
-            # Kneser-Ney: raw counts at the full depth, continuation counts (in how many
-            # distinct longer contexts a token followed) below it
-            if d < deepest and self.continuation and spreads.any():
-                counts = spreads
-            total = float(counts.sum())
-            cut = [discount[min(c, 3)] for c in counts.tolist()]
-            down = sum(cut) / total
-            for w in weight:
-                weight[w] *= down
-            for t, c, q, x in zip(tokens.tolist(), counts.tolist(), seqs.tolist(), cut,
-                                  strict=True):
-                weight[t] = weight.get(t, 0.0) + max(c - x, 0.0) / total
-                if q > recency.get(t, -1):
-                    recency[t] = q
-            top = tokens.tolist()
+        discount = self._discount_array(passive.discounts())
+        with passive.swap:
+            ident, meta, count, spread = passive.ident, passive.meta, passive.count, passive.spread
+        ranked: list[int] = kernels.rank(
+            ident, meta, count, spread, np.asarray(keys, dtype=np.uint64),
+            0 if self.orbit_evidence or not deepest else 1, deepest, passive.per_context,
+            discount, self.continuation, self.deepest_only).tolist()
+        key, first = keys[deepest], 0
         if taken is not None:
-            key = keys[deepest]
-            if not any((key, t) not in taken for t in top):
+            if not self.deepest_only and all((key, r & TOKEN_MASK) in taken
+                                             for r in ranked if r & kernels.TOP):
                 return -1
-            weight = {t: v for t, v in weight.items() if (key, t) not in taken}
-        if self.deepest_only:
-            weight = {t: weight[t] for t in top if t in weight}
-        if not weight:
+            while first < len(ranked) and (key, ranked[first] & TOKEN_MASK) in taken:
+                first += 1
+        if first == len(ranked):
             return -1
-        best = max(weight.values())
-        tied = [t for t, v in weight.items() if v == best]
+        # the candidates come best first, equal weights by recency then id: the tied ones follow
+        tied = [ranked[first] & TOKEN_MASK]
+        for n in range(first + 1, len(ranked)):
+            if not ranked[n] & kernels.SAME:
+                break
+            if taken is None or (key, ranked[n] & TOKEN_MASK) not in taken:
+                tied.append(ranked[n] & TOKEN_MASK)
         if len(tied) > 1 and self.physics_ties:
             tied = [t for t in tied if self.admissible(state, t)] or tied
-        return max(tied, key=lambda t: (recency.get(t, -1), -t))
+        return tied[0]
+
+    def _discount_array(self, discounts: tuple[float, float, float]) -> npt.NDArray[np.float64]:
+        """(0, D1, D2, D3) as the kernel takes them, rebuilt when the memory's discounts change."""
+        held = self._discounts
+        if held is None or held[0] != discounts:
+            held = self._discounts = (discounts, np.array((0.0, *discounts)))
+        return held[1]
 
     def _fresh(self, key: int, candidates: list[int],
                taken: set[tuple[int, int]] | None) -> list[int]:
@@ -194,8 +198,15 @@ class Generator:
         return self.memory.passive.candidates(key)
 
     def keys(self, at: PathState) -> list[int]:
-        """[orbit key, depth-1 key, ..., depth key] of a path."""
-        return context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        """[orbit key, depth-1 key, ..., depth key] of a path. The last path's are kept: a step
+        asks for them twice (`propose`, then `advance` for the chain). Callers do not change
+        the list."""
+        held = self._keys
+        if held is not None and held[0] is at:  # a frozen PathState: its keys cannot change
+            return held[1]
+        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        self._keys = (at, keys)
+        return keys
 
     def propose(self, at: PathState,
                 taken: set[tuple[int, int]] | None = None) -> Step | None:
@@ -273,13 +284,12 @@ class Generator:
     def _chained(self, keys: list[int], address: int) -> tuple[int, int, int]:
         """The token learned at `address` after this path (the deepest context that has it),
         that depth, and how many tokens the context holds; (-1, 0, 0) when none has it (a
-        later occurrence moved its entry on)."""
-        learned_at = self.memory.passive.learned_at
-        for d in range(self.depth, 0, -1):
-            token, n = learned_at(keys[d], address)
-            if token >= 0:
-                return token, d, n
-        return -1, 0, 0
+        later occurrence moved its entry on). Compiled: `kernels.learned_at`."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        return kernels.learned_at(ident, meta, np.asarray(keys, dtype=np.uint64),
+                                  min(self.depth, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
         """Where `token` leaves the walk on the learned stream: one step further along it when
@@ -288,20 +298,22 @@ class Generator:
         keys = self.keys(at)
         if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
             return at.address + 1, at.run + 1
-        address_of = self.memory.passive.address_of
-        for d in range(self.depth, 0, -1):
-            address = address_of(keys[d], token)
-            if address >= 0:
-                return address, d + 1
-        return -1, 0
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        address, d = kernels.latest(ident, meta, np.asarray(keys, dtype=np.uint64),
+                                    min(self.depth, len(keys) - 1), token)
+        return (address, d + 1) if d else (-1, 0)
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
-        """The deepest context (up to depth `most`) that holds anything, and its tokens;
-        (0, []) when none does."""
-        for d in range(min(most, self.depth), 0, -1):
-            if cands := self._lookup(keys[d]):
-                return d, cands
-        return 0, []
+        """The deepest context (up to depth `most`) that holds anything, and its tokens, most
+        recent first; (0, []) when none does. One compiled pass (`kernels.deepest`)."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        d, tokens = kernels.deepest(ident, meta, np.asarray(keys, dtype=np.uint64),
+                                    min(most, self.depth, len(keys) - 1), passive.per_context)
+        return d, tokens.tolist()
 
     def depth_matched(self, at: PathState, most: int) -> int:
         """The deepest context (up to `most`) that holds anything; 0 when none does."""

@@ -1,8 +1,11 @@
-"""The learning hot loops, compiled with numba: context keys and the grouping of a batch.
+"""The hot loops, compiled with numba: context keys and the grouping of a batch (learning), and
+the lookups and weighing of one generation step.
 
-In numpy each is a chain of a dozen whole-array passes; fused into one loop they run about four
-times faster. numba caches the compiled code beside this module (or in the user's cache folder
-when that is read-only), so only the first use after installing pays about two seconds.
+In numpy each learning loop is a chain of a dozen whole-array passes; fused into one loop they run
+about four times faster. A generation step looks up seven contexts and weighs their entries (a
+hundred or two): written in Python that took about 400 us a step, here a few. numba caches the
+compiled code beside this module (or in the user's cache folder when that is read-only), so only
+the first use after installing pays for compiling (a few seconds).
 """
 
 import numba
@@ -135,6 +138,219 @@ def pack_records(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return v
 
 
+# --- generation: one step's lookups and weighing (`generate.Generator`) -------------------------
+
+
+#: `rank`'s flags beside a candidate's token id: its weight equals the previous candidate's; the
+#: last non-empty context holds it
+SAME = 1 << TOKEN_BITS
+TOP = 1 << (TOKEN_BITS + 1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def span(ident: npt.NDArray[np.uint64], key: np.uint64) -> tuple[int, int]:
+    """The rows of a context in the sorted `ident` array: a binary search for the first, then a
+    gallop from it (a context holds few rows, and they share its cache lines)."""
+    base = np.uint64(key) << np.uint64(TOKEN_BITS)
+    end = base + np.uint64(1 << TOKEN_BITS)
+    n = ident.shape[0]
+    lo = int(np.searchsorted(ident, base))
+    if lo == n or ident[lo] >= end:
+        return lo, lo
+    inside, step = lo, 1  # ident[inside] is the context's
+    while lo + step < n and ident[lo + step] < end:
+        inside = lo + step
+        step *= 2
+    beyond = min(lo + step, n)
+    return lo, inside + 1 + int(np.searchsorted(ident[inside + 1:beyond], end))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def capped(meta: npt.NDArray[np.uint32], lo: int, hi: int, per_context: int
+           ) -> npt.NDArray[np.int64]:
+    """The rows of a context as the cap will leave it (`Passive.evidence`): all of them, or its
+    `per_context` most recent (ties to the lower row), in row order."""
+    if hi - lo <= per_context:
+        return np.arange(lo, hi)
+    seqs = np.empty(hi - lo, dtype=np.int64)
+    for r in range(lo, hi):
+        seqs[r - lo] = -np.int64(meta[r] >> np.uint32(1))
+    return np.sort(np.argsort(seqs, kind="mergesort")[:per_context]) + lo
+
+
+@numba.njit(cache=True, nogil=True)
+def deepest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+            keys: npt.NDArray[np.uint64], most: int, per_context: int
+            ) -> tuple[int, npt.NDArray[np.int64]]:
+    """The deepest context of `keys[1..most]` that holds anything and its tokens as the cap
+    will leave them, most recent first (ties in token order); (0, empty) when none does."""
+    tmask = np.uint64((1 << TOKEN_BITS) - 1)
+    for d in range(most, 0, -1):
+        lo, hi = span(ident, keys[d])
+        if hi > lo:
+            seqs = np.empty(hi - lo, dtype=np.int64)
+            for r in range(lo, hi):
+                seqs[r - lo] = -np.int64(meta[r] >> np.uint32(1))
+            order = np.argsort(seqs, kind="mergesort")[:per_context]
+            tokens = np.empty(order.shape[0], dtype=np.int64)
+            for i in range(order.shape[0]):
+                tokens[i] = np.int64(ident[lo + order[i]] & tmask)
+            return d, tokens
+    return 0, np.empty(0, dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def learned_at(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+               keys: npt.NDArray[np.uint64], most: int, address: int) -> tuple[int, int, int]:
+    """The token learned at `address` after the deepest context of `keys[1..most]` that holds
+    one there, that depth and how many tokens the context holds; (-1, 0, 0) when none does."""
+    tmask = np.uint64((1 << TOKEN_BITS) - 1)
+    for d in range(most, 0, -1):
+        lo, hi = span(ident, keys[d])
+        for r in range(lo, hi):
+            if np.int64(meta[r] >> np.uint32(1)) == address:
+                return int(np.int64(ident[r] & tmask)), d, hi - lo
+    return -1, 0, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def latest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+           keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
+    """The address of `token`'s latest occurrence after the deepest context of `keys[1..most]`
+    that holds it, and that depth; (-1, 0) when none does (`Passive.address_of`, deepest
+    first)."""
+    n = ident.shape[0]
+    for d in range(most, 0, -1):
+        want = (np.uint64(keys[d]) << np.uint64(TOKEN_BITS)) | np.uint64(token)
+        at = np.searchsorted(ident, want)
+        if at < n and ident[at] == want:
+            return int(np.int64(meta[at] >> np.uint32(1))), d
+    return -1, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def weigh(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+          count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16],
+          keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
+          discount: npt.NDArray[np.float64], continuation: bool, deepest_only: bool
+          ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64],
+                     npt.NDArray[np.bool_]]:
+    """The "evidence" rule's weights (`generate.Generator.weigh`) over contexts `keys[first..
+    deepest]`, each read as the cap will leave it (`capped`): the candidates (the last
+    non-empty context's tokens, or with `deepest_only` off every weighed token), best first:
+    weight descending, then recency descending, then token id; with each its weight, its
+    recency and whether the last non-empty context holds it.
+
+    `discount` is (0, D1, D2, D3). Every floating-point operation is the Python rule's, in its
+    order, so the weights are bit for bit the same: a token's weight is multiplied by each later
+    context's passed-down share and then has that context's own share added; the sum of the
+    discounts is Neumaier-compensated in token order, as Python 3.12's `sum` of floats is.
+    """
+    tmask = np.uint64((1 << TOKEN_BITS) - 1)
+    levels = max(deepest - first + 1, 0)
+    held_rows = []
+    size = 0
+    for i in range(levels):
+        lo, hi = span(ident, keys[first + i])
+        rows = capped(meta, lo, hi, per_context)
+        held_rows.append(rows)
+        size += rows.shape[0]
+    # accumulated tokens (ascending), weights, recencies; merged into the spare set per context
+    tok, wt, rec = np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.int64)
+    tok2, wt2, rec2 = np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.int64)
+    m = 0
+    top = np.empty(0, dtype=np.int64)
+    for i in range(levels):
+        rows = held_rows[i]
+        k = rows.shape[0]
+        if k == 0:
+            continue
+        # Kneser-Ney: continuation counts below the deepest context when any is kept
+        use_spread = False
+        if first + i < deepest and continuation:
+            for r in rows:
+                if spread[r] != 0:
+                    use_spread = True
+                    break
+        held = np.int64(0)
+        for r in rows:
+            held += np.int64(spread[r]) if use_spread else np.int64(count[r])
+        total = float(held)
+        # sum(cut): Python's int 0 + the first float is exact, then Neumaier from there
+        acc = 0.0
+        comp = 0.0
+        for j in range(k):
+            r = rows[j]
+            c = np.int64(spread[r]) if use_spread else np.int64(count[r])
+            x = discount[c if c < 3 else 3]
+            if j == 0:
+                acc = x
+                continue
+            t = acc + x
+            if abs(acc) >= abs(x):
+                comp += (acc - t) + x
+            else:
+                comp += (x - t) + acc
+            acc = t
+        if comp != 0.0 and np.isfinite(comp):
+            acc += comp
+        down = acc / total
+        for j in range(m):
+            wt[j] *= down
+        # merge this context's tokens (ascending, as `ident` is sorted) into the accumulated set
+        a, n, j = 0, 0, 0
+        while a < m or j < k:
+            r = rows[j] if j < k else -1
+            t_new = np.int64(ident[r] & tmask) if j < k else np.int64(-1)
+            if j >= k or (a < m and tok[a] < t_new):
+                tok2[n], wt2[n], rec2[n] = tok[a], wt[a], rec[a]
+                a += 1
+            else:
+                c = np.int64(spread[r]) if use_spread else np.int64(count[r])
+                share = max(float(c) - discount[c if c < 3 else 3], 0.0) / total
+                q = np.int64(meta[r] >> np.uint32(1))
+                if a < m and tok[a] == t_new:
+                    tok2[n], wt2[n], rec2[n] = t_new, wt[a] + share, max(rec[a], q)
+                    a += 1
+                else:
+                    tok2[n], wt2[n], rec2[n] = t_new, 0.0 + share, q
+                j += 1
+            n += 1
+        tok, tok2 = tok2, tok
+        wt, wt2 = wt2, wt
+        rec, rec2 = rec2, rec
+        m = n
+        top = rows
+    at_top = np.zeros(m, dtype=np.bool_)
+    j = 0
+    for i in range(m):
+        while j < top.shape[0] and np.int64(ident[top[j]] & tmask) < tok[i]:
+            j += 1
+        at_top[i] = j < top.shape[0] and np.int64(ident[top[j]] & tmask) == tok[i]
+    keep = np.flatnonzero(at_top) if deepest_only else np.arange(m)
+    tok, wt, rec, at_top = tok[keep], wt[keep], rec[keep], at_top[keep]
+    # tokens ascend already: two stable sorts give (weight desc, recency desc, token asc)
+    order = np.argsort(-rec, kind="mergesort")
+    order = order[np.argsort(-wt[order], kind="mergesort")]
+    return tok[order], wt[order], rec[order], at_top[order]
+
+
+@numba.njit(cache=True, nogil=True)
+def rank(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+         count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16],
+         keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
+         discount: npt.NDArray[np.float64], continuation: bool, deepest_only: bool
+         ) -> npt.NDArray[np.int64]:
+    """`weigh`'s candidates, best first, as one array (one to hand back to Python, not four):
+    each the token id with the flags `SAME` and `TOP`."""
+    tok, wt, _, at_top = weigh(ident, meta, count, spread, keys, first, deepest, per_context,
+                               discount, continuation, deepest_only)
+    out = np.empty(tok.shape[0], dtype=np.int64)
+    for i in range(tok.shape[0]):
+        out[i] = tok[i] | (SAME if i and wt[i] == wt[i - 1] else 0) | (TOP if at_top[i] else 0)
+    return out
+
+
 def warm() -> None:
     """Load (or compile) every kernel now rather than on the first batch learned."""
     keys = np.zeros((1, 2), dtype=np.uint64)
@@ -143,3 +359,9 @@ def warm() -> None:
     v = pack_records(keys)
     firsts(runs_and_tokens(v, one, 2), v, 2)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
+    ident, meta = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32)
+    ones = np.ones(1, dtype=np.uint16)
+    deepest(ident, meta, keys[0], 1, 1)
+    learned_at(ident, meta, keys[0], 1, 0)
+    latest(ident, meta, keys[0], 1, 0)
+    rank(ident, meta, ones, ones, keys[0], 0, 1, 1, np.zeros(4), False, True)
