@@ -75,7 +75,6 @@ class Plan:
 class Session:
     prompt: list[int] = field(default_factory=list)  # the prompt read so far
     at: PathState | None = None  # the path after the last user message
-    phase: int = -1  # how it was read (see `Generator.read`)
     pending: list[list[int]] = field(default_factory=list)  # user messages not yet learned
     resume: Plan | None = None  # where a follow-up goes on
     plan: Plan | None = None  # the last turn's plan
@@ -145,20 +144,20 @@ class GyroBackend(BaseBackend):
             i = j + 1
         return out
 
-    def _read(self, message: list[int]) -> tuple[PathState, int]:
+    def _read(self, message: list[int]) -> PathState:
         """Read a user message (see `Generator.read`). Text quoted from the middle of a line
         is learned with the space before its first word, which a typed prompt lacks: when the
         message as typed does not reach the deepest context it could, it is also read with a
         leading space, and the deeper of the two wins."""
         read = self.engine.generator.read
-        at, phase, depth = read(message)
+        at, depth = read(message)
         if depth < min(len(message), self.engine.settings.depth) and message:
             text = self.engine.vocab.encoding.decode(message)
             if not text.startswith((" ", "\n")):
-                spaced = read(self.engine.encode(" " + text))
-                if spaced[2] > depth:
-                    at, phase = spaced[0], spaced[1]
-        return at, phase
+                spaced, spaced_depth = read(self.engine.encode(" " + text))
+                if spaced_depth > depth:
+                    at = spaced
+        return at
 
     # --- planning the answer ----------------------------------------------------------------
 
@@ -167,7 +166,7 @@ class GyroBackend(BaseBackend):
         go on from the last answer, or say that nothing learned matches (module docstring)."""
         engine = self.engine
         for message in messages:
-            session.at, session.phase = self._read(message)
+            session.at = self._read(message)
         at = session.at or engine.start()
         if not messages:  # the same prompt again (a retry): the same plan, the same answer
             return session.plan or Plan("continue", at, None, None)
@@ -222,7 +221,6 @@ class GyroBackend(BaseBackend):
             session.pending.extend(messages)
         answer: list[int] = []
         trace = Trace()
-        trace.phase = session.phase
         count = 0
         try:
             analysis = self._analysis(plan, trace, max_tokens // 2) if self.settings.trace \
@@ -286,7 +284,7 @@ class GyroBackend(BaseBackend):
                          + (f" (BM25 {plan.score:.1f})" if plan.score else ""))
             if plan.terms:
                 lines.append(f"matched terms: {', '.join(plan.terms)}")
-        lines.append(plan_line(self.engine, plan.at, trace.phase))
+        lines.append(plan_line(self.engine, plan.at))
         while lines:
             msg = Message.from_role_and_content(Role.ASSISTANT, "\n".join(lines))
             analysis = self.encoding.render(msg.with_channel("analysis"))[2:]

@@ -153,6 +153,13 @@ def _step(name: str, path: str | Path) -> str | None:
     return _plan.step(name, path) if _plan is not None else None
 
 
+def _check(name: str, path: str | Path) -> None:
+    """Raise the fault the plan has for this operation, if any."""
+    fault = _step(name, path)
+    if fault:
+        raise _fail(fault, path)
+
+
 @contextlib.contextmanager
 def named(path: Path) -> Iterator[None]:
     """An OSError of a write or fsync names its file (the user's sentence says which)."""
@@ -195,18 +202,14 @@ class File(io.RawIOBase):
                 view = view[done or 0:]
 
     def fsync(self) -> None:
-        fault = _step("fsync", self.path)
-        if fault:
-            raise _fail(fault, self.path)
+        _check("fsync", self.path)
         with named(self.path):
             os.fsync(self.raw.fileno())
         if _plan is not None and _plan.covers(self.path):
             _plan.durable[str(self.path)] = os.fstat(self.raw.fileno()).st_size
 
     def truncate(self, size: int | None = None) -> int:
-        fault = _step("truncate", self.path)
-        if fault:
-            raise _fail(fault, self.path)
+        _check("truncate", self.path)
         with named(self.path):
             return self.raw.truncate(size)
 
@@ -226,9 +229,7 @@ class File(io.RawIOBase):
 
 def open_file(path: Path, mode: str) -> File:
     """Open for writing: "wb" (create or empty), "r+b" (update), "ab"."""
-    fault = _step("open", path)
-    if fault:
-        raise _fail(fault, path)
+    _check("open", path)
     if _plan is not None and _plan.covers(path):
         _plan.seen(str(path), created="w" in mode)
     return File(path, mode)
@@ -237,9 +238,7 @@ def open_file(path: Path, mode: str) -> File:
 def fsync_path(path: Path) -> None:
     """Make a file's data durable without writing to it (a writer adopting what another
     process wrote but may not have fsynced)."""
-    fault = _step("fsync", path)
-    if fault:
-        raise _fail(fault, path)
+    _check("fsync", path)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -258,9 +257,7 @@ def _old_bytes(path: Path) -> bytes | None:
 
 def replace(src: Path, dst: Path) -> None:
     """`os.replace`, durable once the folder is fsynced (`fsync_dir`)."""
-    fault = _step("rename", dst)
-    if fault:
-        raise _fail(fault, dst)
+    _check("rename", dst)
     plan = _plan if _plan is not None and _plan.covers(dst) else None
     old = _old_bytes(dst) if plan else None
     os.replace(src, dst)
@@ -272,9 +269,7 @@ def replace(src: Path, dst: Path) -> None:
 
 def link(src: Path, dst: Path) -> None:
     """`os.link`: a second name for `src` (a file kept aside while `src` is replaced)."""
-    fault = _step("link", dst)
-    if fault:
-        raise _fail(fault, dst)
+    _check("link", dst)
     os.link(src, dst)
     if _plan is not None and _plan.covers(dst):
         _plan.pending.append((str(dst.parent), "link", str(dst), str(src), None))
@@ -282,9 +277,7 @@ def link(src: Path, dst: Path) -> None:
 
 def unlink(path: Path) -> None:
     """Remove a file (no error when it is already gone)."""
-    fault = _step("unlink", path)
-    if fault:
-        raise _fail(fault, path)
+    _check("unlink", path)
     plan = _plan if _plan is not None and _plan.covers(path) else None
     old = _old_bytes(path) if plan else None
     path.unlink(missing_ok=True)
@@ -295,9 +288,7 @@ def unlink(path: Path) -> None:
 
 def fsync_dir(path: Path) -> None:
     """fsync a folder: the renames, links and unlinks in it become durable."""
-    fault = _step("fsync_dir", path)
-    if fault:
-        raise _fail(fault, path)
+    _check("fsync_dir", path)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

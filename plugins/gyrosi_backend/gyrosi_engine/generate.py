@@ -65,7 +65,6 @@ class Step:
 class Trace:
     steps: list[Step] = field(default_factory=list)
     halted: str = ""  # "end", "length", "exhausted", "loop", "paragraph", "lost"
-    phase: int = -1  # how the prompt was read: -1 from the archetype, else a representative
     address: int | None = None  # where in the learned stream the next token would come from
     at: PathState | None = None  # the path after the last token emitted
 
@@ -319,13 +318,12 @@ class Generator:
         """The deepest context (up to `most`) that holds anything; 0 when none does."""
         return self._deepest(self.keys(at), most)[0]
 
-    def read(self, tokens: list[int]) -> tuple[PathState, int, int]:
+    def read(self, tokens: list[int]) -> tuple[PathState, int]:
         """The path after a prompt read as a message of its own (so a prompt that repeats the
-        start of a learned document also matches its opening), the phase it was read in
-        (always -1 now: format 2's state-path contexts needed the right starting state, token
-        contexts do not), and the deepest learned context that path reaches."""
+        start of a learned document also matches its opening), and the deepest learned context
+        that path reaches. Token contexts need no starting state (format 2's state paths did)."""
         at = self.walk(PathState.start(self.atlas, self.depth), tokens)
-        return at, -1, self.depth_matched(at, min(len(tokens), self.depth))
+        return at, self.depth_matched(at, min(len(tokens), self.depth))
 
     def walk(self, at: PathState, tokens: list[int]) -> PathState:
         """The path after reading `tokens` (a prompt): one vectorised pass."""

@@ -11,9 +11,6 @@ def _state(engine: Engine, index: int) -> str:
             f"theta {float(atlas.theta[index]):.4f} rad")
 
 
-def plan_line(engine: Engine, at: PathState, phase: int) -> str:
+def plan_line(engine: Engine, at: PathState) -> str:
     """Where the walk starts, for the analysis written before the answer streams."""
-    line = f"start: {_state(engine, at.state)}"
-    if phase >= 0:
-        line += f"; prompt read in phase 0x{phase:06x} (the state bits it kept)"
-    return line
+    return f"start: {_state(engine, at.state)}"

@@ -115,6 +115,17 @@ def set_flags(gen: Generator, continuation: bool, orbit: bool, deepest_only: boo
     gen.continuation, gen.orbit_evidence, gen.deepest_only = continuation, orbit, deepest_only
 
 
+def pair(monkeypatch: pytest.MonkeyPatch, engine: Engine, variant: "Variant",
+         flags: tuple[bool, bool, bool]) -> tuple[Generator, "ReferenceGenerator"]:
+    """The engine's generator and the Python reference over the same memory, the same flags."""
+    use(monkeypatch, engine, variant)
+    gen = engine.generator
+    reference = ReferenceGenerator(engine.memory, gen.addresses)
+    set_flags(gen, *flags)
+    set_flags(reference, *flags)
+    return gen, reference
+
+
 def kernel_weights(gen: Generator, keys: list[int], deepest: int
                    ) -> tuple[dict[int, float], dict[int, int]]:
     from gyrosi_engine import kernels
@@ -162,11 +173,7 @@ def test_kernel_weighs_every_context_of_a_learned_memory_as_python_does(
         pydoc: tuple[Engine, list[list[int]]], flags: tuple[bool, bool, bool],
         variant: Variant, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, streams = pydoc
-    use(monkeypatch, engine, variant)
-    gen = engine.generator
-    reference = ReferenceGenerator(engine.memory, gen.addresses)
-    set_flags(gen, *flags)
-    set_flags(reference, *flags)
+    gen, reference = pair(monkeypatch, engine, variant, flags)
     positions = ties = chained = 0
     for stream in streams:
         at = engine.start()
@@ -203,11 +210,7 @@ def test_emission_with_monodromy_is_unchanged(
         pydoc: tuple[Engine, list[list[int]]], flags: tuple[bool, bool, bool],
         variant: Variant, monkeypatch: pytest.MonkeyPatch) -> None:
     engine, streams = pydoc
-    use(monkeypatch, engine, variant)
-    gen = engine.generator
-    reference = ReferenceGenerator(engine.memory, gen.addresses)
-    set_flags(gen, *flags)
-    set_flags(reference, *flags)
+    gen, reference = pair(monkeypatch, engine, variant, flags)
     halts = set()
     for chain in (True, False):
         monkeypatch.setattr(gen, "chain", chain)
