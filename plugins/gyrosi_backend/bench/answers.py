@@ -181,7 +181,7 @@ def run_corpus(label: str, docs: list[tuple[str, str, str]]) -> dict[str, Any]:
     from gyrosi_core.harmony import SpecialTokens
     from gyrosi_engine.backend import GyroBackend
     from gyrosi_engine.engine import Engine
-
+    from gyrosi_engine.memory import files
     questions = [TEMPLATES[i % len(TEMPLATES)].format(subject)
                  for i, (_, subject, _) in enumerate(docs)]
     encoding = get_encoding()
@@ -223,7 +223,9 @@ def run_corpus(label: str, docs: list[tuple[str, str, str]]) -> dict[str, Any]:
             firsts.append(first or elapsed)
             tokens += len(body)
             gen_s += elapsed
-        index_bytes = stats.snapshot_bytes - 12 * stats.entries - 96
+        # the snapshot less its entries and header (format 3: 16 bytes per entry)
+        index_bytes = (stats.snapshot_bytes - files.ENTRY_BYTES * stats.entries
+                       - files.SNAP_HEAD.size)
         bm25 = bm25_rank1(docs, questions)
         bm25_right = sum(got == name for got, (name, _, _) in zip(bm25, docs, strict=True))
         n = len(docs)
