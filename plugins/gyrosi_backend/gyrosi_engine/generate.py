@@ -48,6 +48,8 @@ NUDGE_STEPS = 6
 LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
 RULES = ("evidence", "admissible", "recent")
 CHAIN_TRUST = 2  # the chain is followed once it has agreed with this many times `depth` tokens
+#: how `recite` found a step that keeps to its document (`Generator._addressed`)
+ON_TRACK = ("exact", "verified", "copy", "ahead", "prefix")
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
 
@@ -340,9 +342,11 @@ class Generator:
         An entry's recency is the address of its latest occurrence, so the token learned at
         `address` after this path is the candidate whose address is exactly `address`, at the
         deepest context that holds it. Where no candidate has it (a later occurrence moved it
-        on, or the cap dropped it), the nearest candidate ahead of it before `end` (the
-        document's end) is taken, else the rule of `propose`; either way the walk goes on from
-        the chosen entry's address. `address` None: start with `propose`'s choice and follow
+        on, or the cap dropped it), in this order: the candidate after which the token learned
+        at `address + 1` follows (that token's contexts end with it, and are often the
+        document's own again); the next token of a later copy of this document being followed;
+        the nearest candidate ahead of it before `end` (the document's end); the nearest later
+        one; else the rule of `propose` (`_addressed`). `address` None: start with `propose`'s choice and follow
         the stream from there (a prompt that continues learned text). With `paragraph_end`, the
         walk halts after the first token that ends a paragraph once `least` tokens are out.
         `prefix`: the tokens learned at `address` onwards that the index kept (see
@@ -352,19 +356,20 @@ class Generator:
         trace.address, trace.at = address, at
         queued = list(prefix)
         astray = 0  # steps in a row that found no learned address in the document
+        copy: int | None = None  # where a later copy of the same text goes on (`_addressed`)
         for n in range(1, max_tokens + 1):
             step: Step | None
             if queued:
                 step = Step(queued.pop(0), at.state, 0, 0, 0)
                 nxt, how = None if address is None else address + 1, "prefix"
             else:
-                step, nxt, how = self._addressed(at, address, end, taken)
+                step, nxt, how, copy = self._addressed(at, address, end, taken, copy)
             if self._halts(step, trace):
                 return
             assert step is not None
             # a walk whose own address no longer finds its document has lost it: it would only
             # recite other documents' text under this one's name
-            astray = 0 if how in ("exact", "ahead", "prefix") or end is None else astray + 1
+            astray = 0 if how in ON_TRACK or end is None else astray + 1
             if astray >= LOST_STEPS:
                 trace.halted = "lost"
                 return
@@ -378,46 +383,79 @@ class Generator:
         trace.halted = "length"
 
     def _addressed(self, at: PathState, address: int | None, end: int | None,
-                   taken: set[tuple[int, int]]) -> tuple[Step | None, int | None, str]:
-        """The next step of `recite`, the address after it, and how it was found: "exact",
-        "ahead" (later in the document), "later" (elsewhere), "rule" (`propose`'s rule)."""
+                   taken: set[tuple[int, int]], copy: int | None
+                   ) -> tuple[Step | None, int | None, str, int | None]:
+        """The next step of `recite`, the address after it, how it was found, and where a
+        later copy of the text goes on (None: not on one). How: "exact" (the token learned at
+        `address`), "verified" (the one whose next token is learned at `address + 1`),
+        "copy" (the next token of the later copy being followed), "ahead" (later in the
+        document), "later" (elsewhere), "rule" (`propose`'s rule)."""
         state = at.state
         keys = self.keys(at)
         entries = self.memory.passive.entries
         if address is not None:
-            learned_at = self.memory.passive.learned_at
-            held = []
-            for d in range(self.depth, 0, -1):
-                token, n = learned_at(keys[d], address)
+            token, d, n = self._chained(keys, address)
+            if token >= 0:
+                return Step(token, state, 0, d, n), address + 1, "exact", None
+            layers = [(d, toks, seqs) for d in range(self.depth, 0, -1)
+                      for toks, seqs in [entries(keys[d])] if toks]
+            verified = self._verified(at, [t for _, toks, _ in layers for t in toks],
+                                      address + 1)
+            if verified >= 0:
+                d, toks = next((d, toks) for d, toks, _ in layers if verified in toks)
+                return Step(verified, state, 0, d, len(toks)), address + 1, "verified", None
+            if copy is not None:  # the same text learned again later: say what it says next
+                token, d, n = self._chained(keys, copy)
                 if token >= 0:
-                    return Step(token, state, 0, d, n), address + 1, "exact"
-                if n:
-                    held.append(d)
-            layers = [(d, *entries(keys[d])) for d in held]
+                    return Step(token, state, 0, d, n), address + 1, "copy", copy + 1
             if end is not None:  # the nearest learned occurrence ahead in the same document
                 ahead = [(s, t, d, len(toks)) for d, toks, seqs in layers
                          for t, s in zip(toks, seqs, strict=True) if address < s < end]
                 if ahead:
                     s, t, d, n = min(ahead)
-                    return Step(t, state, 0, d, n), s + 1, "ahead"
+                    return Step(t, state, 0, d, n), s + 1, "ahead", None
             # The entry learned at `address` was moved on by a later occurrence elsewhere (the
             # same words after the same path: boilerplate), so the token said there is one whose
             # address is later: the nearest such, at the deepest context. The walk keeps its
-            # own address, so it finds its document's stream again one token on.
+            # own address, so it finds its document's stream again one token on. When that
+            # occurrence stands as far into its document as `address` into this one, it is a
+            # copy of this document (the same page under two names), followed as such.
             for d, toks, seqs in layers:
                 later = [(s, t) for t, s in zip(toks, seqs, strict=True) if s > address]
                 if later:
-                    return Step(min(later)[1], state, 0, d, len(toks)), address + 1, "later"
-        step = self.propose(at, taken)
-        if step is None or step.token < 0:
-            return step, None, "rule"
+                    s, t = min(later)
+                    copied = s + 1 if self._aligned(address, s) else None
+                    return Step(t, state, 0, d, len(toks)), address + 1, "later", copied
+        proposed = self.propose(at, taken)
+        if proposed is None or proposed.token < 0:
+            return proposed, None, "rule", None
+        step = proposed
         if address is not None:
-            return step, address + 1, "rule"
+            return step, address + 1, "rule", None
         if step.level:
-            return step, None, "rule"
+            return step, None, "rule", None
         toks, seqs = entries(keys[step.depth])
         nxt = seqs[toks.index(step.token)] + 1 if step.token in toks else None
-        return step, nxt, "rule"
+        return step, nxt, "rule", None
+
+    def _aligned(self, address: int, other: int) -> bool:
+        """Whether two learned addresses stand at the same offset into their documents."""
+        index, end = self.memory.index, self.memory.next_seq
+        mine, theirs = index.document_of(address, end), index.document_of(other, end)
+        return (mine is not None and theirs is not None
+                and address - mine[1] == other - theirs[1])
+
+    def _verified(self, at: PathState, candidates: list[int], address: int) -> int:
+        """The candidate after which the token learned at `address` follows (-1: none): where
+        every context of the token said at `address - 1` moved on to a later occurrence, the
+        next token's contexts, which end with it, may still hold `address` and so name it."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        unique = list(dict.fromkeys(candidates))  # deepest context's first
+        return kernels.verified(ident, meta, np.asarray(at.tokens[1:], dtype=np.int64),
+                                np.asarray(unique, dtype=np.int64), address,
+                                64 - context.KEY_BITS)
 
     def _halts(self, step: Step | None, trace: Trace) -> bool:
         """Whether emission stops at this step (an exhausted ladder, a loop, a learned end),

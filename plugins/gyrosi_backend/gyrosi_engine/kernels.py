@@ -214,6 +214,27 @@ def learned_at(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
 
 
 @numba.njit(cache=True, nogil=True)
+def verified(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+             before: npt.NDArray[np.int64], candidates: npt.NDArray[np.int64], address: int,
+             key_shift: int) -> int:
+    """The first candidate c such that some context ending with c (`before`, the tokens before
+    it, oldest first, supplying the rest) holds the token learned at `address`; -1 when none.
+    The keys are `stream_keys`'s."""
+    depth = before.shape[0] + 1
+    shift = np.uint64(key_shift)
+    for i in range(candidates.shape[0]):
+        h = np.uint64(0)
+        for d in range(1, depth + 1):
+            token = candidates[i] if d == 1 else before[depth - d]
+            h = mix(h * GOLDEN + np.uint64(token) + np.uint64(d))
+            lo, hi = span(ident, h >> shift)
+            for r in range(lo, hi):
+                if np.int64(meta[r] >> np.uint32(1)) == address:
+                    return int(candidates[i])
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
 def latest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
            keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
     """The address of `token`'s latest occurrence after the deepest context of `keys[1..most]`

@@ -251,7 +251,8 @@ class Passive:
             count = self.count
         if self._discounts[0] is count:
             return self._discounts[1]
-        n = np.bincount(np.minimum(count, 4), minlength=5)[1:].astype(float)
+        # n1..n4: how many entries were seen exactly 1, 2, 3 and 4 times (5 and more lumped apart)
+        n = np.bincount(np.minimum(count, 5), minlength=6)[1:5].astype(float)
         found = DEFAULT_DISCOUNTS
         if n.all():
             y = n[0] / (n[0] + 2 * n[1])
