@@ -17,7 +17,7 @@ import pytest
 from gyrosi_core.testing import PluginSite
 from gyrosi_core.testing import ServeProcess as Server
 
-from .serve_kit import ADD, ADD_RULE, client, error_of, plugin_site, post, serve
+from .serve_kit import ADD, ADD_RULE, client, error_of, plugin_site, post, serve, served
 
 FILLER = " ".join(f"w{i % 50}" for i in range(2000))
 SCRIPT = [
@@ -47,11 +47,7 @@ def _server(tmp_path_factory: pytest.TempPathFactory, site: PluginSite, config: 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Iterator[Server]:
-    srv = _server(tmp_path_factory, site, CONFIG).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from served(_server(tmp_path_factory, site, CONFIG).start())
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +55,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Itera
     """API key, one slot per backend, a 64 KiB body limit."""
     config = {"serve": {"max_body_bytes": 65536},
               "backends": {"stub": {"script": [SCRIPT[1]]}}}  # a call to a tool left off
-    srv = _server(tmp_path_factory, site, config, "--api-key", "sesame", "--slots", "1").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from served(_server(tmp_path_factory, site, config, "--api-key", "sesame", "--slots",
+                              "1").start())
 
 
 # -- the openai SDK -------------------------------------------------------------------------
