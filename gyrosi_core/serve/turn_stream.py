@@ -24,18 +24,15 @@ class TurnFollower:
         """What this event adds to the stream (possibly nothing)."""
         raise NotImplementedError
 
-    def ended(self, event: Any) -> bool:
+    def ended(self, event: Any) -> None:
         """Keep a `TurnError` or `TurnEnd` (a turn that ends without error can still break the
-        tool choice); False for any other event."""
+        tool choice); any other event is left alone."""
         if isinstance(event, TurnError):
             self.error = event
         elif isinstance(event, TurnEnd):
             self.end = event
             if self.error is None and (why := self.choice.violation(self.recipients)):
                 self.error = Failure("tool_choice_not_followed", why)
-        else:
-            return False
-        return True
 
     def error_body(self) -> dict[str, Any]:
         """The 500 body for a turn that failed, or did not finish."""
