@@ -92,7 +92,10 @@ class Generator:
         self.atlas = memory.atlas
         self.vocab = memory.vocab
         self.addresses = addresses
-        self.depth = memory.depth
+        self.depth = memory.depth  # the longest context, in tokens
+        self.levels = memory.levels  # the keyed context lengths (`context.levels`)
+        self.top = len(self.levels)  # how many there are: a key list's last index
+        self._levels = np.asarray(self.levels, dtype=np.int64)
         self.end_token = memory.stream.end_token
         self.ontology = self.atlas.ontology
         self.epistemology = self.atlas.epistemology
@@ -205,7 +208,7 @@ class Generator:
         held = self._keys
         if held is not None and held[0] is at:  # a frozen PathState: its keys cannot change
             return held[1]
-        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]), self.levels)
         self._keys = (at, keys)
         return keys
 
@@ -217,6 +220,9 @@ class Generator:
         keys = self.keys(at)
         if self.chain and at.address >= 0 and at.run >= CHAIN_TRUST * self.depth:
             token, d, n = self._chained(keys, at.address + 1)
+            if token < 0:  # moved on by a later occurrence: the token after it may tell
+                d, held = self._deepest(keys, self.top)
+                token, n = self._verified(at, held, at.address + 2), len(held)
             if token >= 0 and (taken is None or (keys[d], token) not in taken):
                 if taken is not None:
                     taken.add((keys[d], token))
@@ -240,7 +246,7 @@ class Generator:
 
     def _find(self, state: int, keys: list[int]) -> tuple[int, int, int, list[int]] | None:
         """(context key, level, depth, candidates) of the first non-empty rung."""
-        d, cands = self._deepest(keys, self.depth)
+        d, cands = self._deepest(keys, self.top)
         if cands:
             return keys[d], 0, d, cands
         if cands := self._lookup(keys[0]):
@@ -290,20 +296,25 @@ class Generator:
         with passive.swap:
             ident, meta = passive.ident, passive.meta
         return kernels.learned_at(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                  min(self.depth, len(keys) - 1), address)
+                                  min(self.top, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
         """Where `token` leaves the walk on the learned stream: one step further along it when
         the token is the one learned next there; else the latest occurrence of the token after
         the deepest context that holds it, having matched that context and the token."""
         keys = self.keys(at)
-        if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
-            return at.address + 1, at.run + 1
+        if at.address >= 0:
+            learned = self._chained(keys, at.address + 1)[0]
+            # where a later occurrence moved the entry on, the next token's contexts (which
+            # end with this token) may still hold the address after it
+            if learned == token or (learned < 0 and self._verified(at, [token],
+                                                                   at.address + 2) >= 0):
+                return at.address + 1, at.run + 1
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
         address, d = kernels.latest(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                    min(self.depth, len(keys) - 1), token)
+                                    min(self.top, len(keys) - 1), token)
         return (address, d + 1) if d else (-1, 0)
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
@@ -313,12 +324,19 @@ class Generator:
         with passive.swap:
             ident, meta = passive.ident, passive.meta
         d, tokens = kernels.deepest(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                    min(most, self.depth, len(keys) - 1), passive.per_context)
+                                    min(most, self.top, len(keys) - 1), passive.per_context)
         return d, tokens.tolist()
 
     def depth_matched(self, at: PathState, most: int) -> int:
-        """The deepest context (up to `most`) that holds anything; 0 when none does."""
-        return self._deepest(self.keys(at), most)[0]
+        """The length in tokens of the longest keyed context (up to `most` tokens) that holds
+        anything; 0 when none does."""
+        d = self._deepest(self.keys(at), self.reachable(most)[1])[0]
+        return self.levels[d - 1] if d else 0
+
+    def reachable(self, most: int) -> tuple[int, int]:
+        """The longest keyed context length of at most `most` tokens (0: none), and its level."""
+        level = sum(1 for n in self.levels if n <= most)
+        return (self.levels[level - 1] if level else 0), level
 
     def read(self, tokens: list[int]) -> tuple[PathState, int]:
         """The path after a prompt read as a message of its own (so a prompt that repeats the
@@ -346,9 +364,10 @@ class Generator:
         at `address + 1` follows (that token's contexts end with it, and are often the
         document's own again); the next token of a later copy of this document being followed;
         the nearest candidate ahead of it before `end` (the document's end); the nearest later
-        one; else the rule of `propose` (`_addressed`). `address` None: start with `propose`'s choice and follow
-        the stream from there (a prompt that continues learned text). With `paragraph_end`, the
-        walk halts after the first token that ends a paragraph once `least` tokens are out.
+        one; else the rule of `propose` (`_addressed`). `address` None: start with `propose`'s
+        choice and follow the stream from there (a prompt that continues learned text). With
+        `paragraph_end`, the walk halts after the first token that ends a paragraph once
+        `least` tokens are out.
         `prefix`: the tokens learned at `address` onwards that the index kept (see
         `memory.index.PREFIX`), said first.
         """
@@ -397,7 +416,7 @@ class Generator:
             token, d, n = self._chained(keys, address)
             if token >= 0:
                 return Step(token, state, 0, d, n), address + 1, "exact", None
-            layers = [(d, toks, seqs) for d in range(self.depth, 0, -1)
+            layers = [(d, toks, seqs) for d in range(self.top, 0, -1)
                       for toks, seqs in [entries(keys[d])] if toks]
             verified = self._verified(at, [t for _, toks, _ in layers for t in toks],
                                       address + 1)
@@ -454,7 +473,7 @@ class Generator:
             ident, meta = passive.ident, passive.meta
         unique = list(dict.fromkeys(candidates))  # deepest context's first
         return kernels.verified(ident, meta, np.asarray(at.tokens[1:], dtype=np.int64),
-                                np.asarray(unique, dtype=np.int64), address,
+                                np.asarray(unique, dtype=np.int64), address, self._levels,
                                 64 - context.KEY_BITS)
 
     def _halts(self, step: Step | None, trace: Trace) -> bool:

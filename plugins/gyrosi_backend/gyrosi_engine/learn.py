@@ -67,7 +67,8 @@ class Stream:
     def keys(
         self, tokens: npt.NDArray[np.int64], at: PathState
     ) -> tuple[npt.NDArray[np.uint64], PathState]:
-        """Keys (n, depth + 1) of the context before each token, and the state after them."""
+        """Keys (n, len(levels) + 1) of the context before each token (`context.levels`), and
+        the state after them."""
         keys, after, _ = self.walk(tokens, at)
         return keys, after
 
@@ -78,7 +79,8 @@ class Stream:
         begins, for the content index)."""
         n = len(tokens)
         if n == 0:
-            return np.empty((0, self.depth + 1), np.uint64), at, lambda j: at
+            return np.empty((0, len(context.levels(self.depth)) + 1), np.uint64), at, \
+                lambda j: at
         fresh = np.empty(n, dtype=bool)
         fresh[0] = at.fresh
         fresh[1:] = tokens[:-1] == self.end_token

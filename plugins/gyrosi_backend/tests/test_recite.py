@@ -22,7 +22,8 @@ PAGE = ("Frobnicator Handbook\n\nThe frobnicator folds quilted parchment into se
 
 # The first sentence of each "Notes" ends alike, and the later documents say something else
 # after "details": in the first, its every context moved on to theirs.
-BOILER = "Notes on the {} are in the ledger for details"
+BOILER = ("Notes on the {} are kept in the great ledger of the guild of clockmakers in the "
+          "old town hall, see it for details")  # longer than the deepest context (16 tokens)
 NOTES = {
     "alpha.txt": f"Alpha Notes\n\n{BOILER.format('alpha')}. Alpha gears need whale oil twice "
                  "a year and a song sung backwards.\n",
@@ -61,7 +62,7 @@ def test_a_token_whose_contexts_moved_on_is_found_from_the_token_after_it(
         engine: Engine, harmony_encoding: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     engine.learn_texts(list(NOTES.items()))
     said = answer(engine, harmony_encoding, "What do alpha gears need?")
-    assert "in the ledger for details. Alpha gears need whale oil" in said
+    assert "see it for details. Alpha gears need whale oil" in said
     # without it, the nearest later occurrence (beta's ",") is said and the walk strays
     monkeypatch.setattr(generate.Generator, "_verified", lambda self, at, c, a: -1)
     assert "for details. Alpha gears" not in answer(engine, harmony_encoding,
