@@ -103,7 +103,7 @@ class Generator:
         self._admissible: dict[tuple[int, int], bool] = {}
         self._slabs = physics.SLAB_MASKS
         self._discounts: tuple[tuple[float, float, float], npt.NDArray[np.float64]] | None = None
-        self._keys: tuple[PathState, list[int]] | None = None
+        self._keys: tuple[PathState, list[int], npt.NDArray[np.uint64]] | None = None
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ class Generator:
         with passive.swap:
             ident, meta, count, spread = passive.ident, passive.meta, passive.count, passive.spread
         ranked: list[int] = kernels.rank(
-            ident, meta, count, spread, np.asarray(keys, dtype=np.uint64),
+            ident, meta, count, spread, self._array(keys),
             0 if self.orbit_evidence or not deepest else 1, deepest, passive.per_context,
             discount, self.continuation, self.deepest_only).tolist()
         key, first = keys[deepest], 0
@@ -208,9 +208,19 @@ class Generator:
         held = self._keys
         if held is not None and held[0] is at:  # a frozen PathState: its keys cannot change
             return held[1]
-        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]), self.levels)
-        self._keys = (at, keys)
+        array = kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
+                                  int(self.orbit_of[at.state]), self._levels,
+                                  64 - context.KEY_BITS)
+        keys = array.tolist()
+        self._keys = (at, keys, array)
         return keys
+
+    def _array(self, keys: list[int]) -> npt.NDArray[np.uint64]:
+        """`keys` as the kernels take them (the last path's are kept as both)."""
+        held = self._keys
+        if held is not None and held[1] is keys:
+            return held[2]
+        return np.asarray(keys, dtype=np.uint64)
 
     def propose(self, at: PathState,
                 taken: set[tuple[int, int]] | None = None) -> Step | None:
@@ -295,7 +305,7 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        return kernels.learned_at(ident, meta, np.asarray(keys, dtype=np.uint64),
+        return kernels.learned_at(ident, meta, self._array(keys),
                                   min(self.top, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
@@ -313,7 +323,7 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        address, d = kernels.latest(ident, meta, np.asarray(keys, dtype=np.uint64),
+        address, d = kernels.latest(ident, meta, self._array(keys),
                                     min(self.top, len(keys) - 1), token)
         return (address, d + 1) if d else (-1, 0)
 
@@ -323,7 +333,7 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        d, tokens = kernels.deepest(ident, meta, np.asarray(keys, dtype=np.uint64),
+        d, tokens = kernels.deepest(ident, meta, self._array(keys),
                                     min(most, self.top, len(keys) - 1), passive.per_context)
         return d, tokens.tolist()
 

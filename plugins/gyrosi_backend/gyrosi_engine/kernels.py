@@ -54,6 +54,30 @@ def stream_keys(
 
 
 @numba.njit(cache=True, nogil=True)
+def path_keys(tokens: npt.NDArray[np.int64], orbit: int, levels: npt.NDArray[np.int64],
+              key_shift: int) -> npt.NDArray[np.uint64]:
+    """`stream_keys` for one position (`context.path_keys` compiled): the orbit's key, then the
+    key of each level the tokens (oldest first) are long enough for."""
+    n = tokens.shape[0]
+    reach = 0
+    while reach < levels.shape[0] and levels[reach] <= n:
+        reach += 1
+    keys = np.empty(reach + 1, dtype=np.uint64)
+    shift = np.uint64(key_shift)
+    keys[0] = mix(np.uint64(orbit) + ORBIT_SALT) >> shift
+    h = np.uint64(0)
+    k = 0
+    for d in range(1, n + 1):
+        if k == reach:
+            break
+        h = mix(h * GOLDEN + np.uint64(tokens[n - d]) + np.uint64(d))
+        if d == levels[k]:
+            keys[k + 1] = h >> shift
+            k += 1
+    return keys
+
+
+@numba.njit(cache=True, nogil=True)
 def runs_and_tokens(
     v: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], width: int
 ) -> npt.NDArray[np.uint64]:
@@ -395,4 +419,5 @@ def warm() -> None:
     learned_at(ident, meta, keys[0], 1, 0)
     latest(ident, meta, keys[0], 1, 0)
     verified(ident, meta, one, one, 0, one + 1, 24)
+    path_keys(one, 0, one + 1, 24)
     rank(ident, meta, ones, ones, keys[0], 0, 1, 1, np.zeros(4), False, True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gyrosi_engine import context, physics
+from gyrosi_engine import context, kernels, physics
 from gyrosi_engine.atlas import Atlas
 from gyrosi_engine.learn import PathState, Stream
 from gyrosi_engine.memory.passive import TOKEN_BITS, Passive, group
@@ -186,6 +186,10 @@ def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas, depth: i
     for j, tok in enumerate(tokens.tolist()):
         expect = context.path_keys(at.tokens, int(atlas.phenomenology[at.state]), levels)
         assert keys[j].tolist() == expect
+        assert kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
+                                 int(atlas.phenomenology[at.state]),
+                                 np.asarray(levels, dtype=np.int64),
+                                 64 - context.KEY_BITS).tolist() == expect
         if tok == end:
             at = PathState.start(atlas, depth)
         else:
