@@ -23,6 +23,7 @@ Work in flight is bounded (`Mapper.ahead` tasks), so memory stays bounded howeve
 """
 
 import functools
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -39,7 +40,7 @@ from .learn import message_starts
 from .memory.passive import Batch, group
 
 #: Seconds to wait for a Dask scheduler before `--cluster` gives up.
-CONNECT_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
 #: `batch_entries` reads the orbit of each state from the client; this table maps an orbit to
 #: itself, so `kernels.stream_keys` needs no atlas on a worker (atlas indices are below 2**20).
 _IDENTITY_SIZE = 1 << 20
@@ -177,7 +178,15 @@ class DaskMapper(_Ordered):
         self.address = address
         self.cluster: Any = None
         try:
+            import dask
+
+            # Dask's INFO lines (scheduler and worker start-up) would bury learning's progress;
+            # set before `distributed` is imported (it configures logging then), which the
+            # worker processes of a local cluster inherit
+            dask.config.set({"logging": {"distributed": "warning"}})
             from distributed import Client, LocalCluster
+
+            logging.getLogger("distributed").setLevel(logging.WARNING)  # imported before
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise GyrosiError(f"--cluster needs Dask distributed, which is not installed "
                               f"({exc}); install `dask[distributed]`.") from None
@@ -185,16 +194,19 @@ class DaskMapper(_Ordered):
             if address == "local":
                 self.cluster = LocalCluster(
                     n_workers=workers or cores(), threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=None)
+                    host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port
                 self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
             else:
                 self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             self.close()
-            where = "start a local Dask cluster" if address == "local" else \
-                f"reach the Dask scheduler at {address}"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise GyrosiError(f"Could not {where}: {reason}") from None
+            if address == "local":
+                raise GyrosiError(f"Could not start a local Dask cluster ({reason}).") from None
+            raise GyrosiError(
+                f"Could not reach the Dask scheduler at {address} ({reason}); start one with "
+                f"`dask scheduler` and give its tcp://HOST:PORT, or use --cluster local.") \
+                from None
         threads = sum(w.get("nthreads", 1) for w in
                       self.client.scheduler_info().get("workers", {}).values())
         self.workers = max(1, threads)
