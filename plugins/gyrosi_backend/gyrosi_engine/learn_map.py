@@ -59,10 +59,16 @@ def cores() -> int:
 
 @functools.cache
 def _encoder() -> Callable[[str], list[int]]:
-    """tiktoken's `encode_ordinary` for o200k_harmony, once per process (offline)."""
+    """tiktoken's `encode_ordinary` for o200k_harmony, once per process (offline): the
+    engine's where this process has one (local threads), else its own (half a second)."""
     from gpt_oss.tokenizer import get_tokenizer
 
     from gyrosi_core.encoding import ensure_vocabulary
+
+    from .vocab import vocab
+
+    if vocab.cache_info().currsize:
+        return vocab().encoding.encode_ordinary  # type: ignore[no-any-return]
 
     ensure_vocabulary()
     return get_tokenizer().encode_ordinary  # type: ignore[no-any-return]
