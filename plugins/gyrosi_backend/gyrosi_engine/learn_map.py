@@ -102,6 +102,13 @@ def batch_entries(tokens: npt.NDArray[np.int32], orbits: npt.NDArray[np.int32],
     return group(keys, t, 0)
 
 
+def warm() -> None:
+    """Load what the map needs in this process (the tokeniser, the compiled loops), so the
+    first tasks do not pay for it (run on every worker of a cluster as it is joined)."""
+    tokens = encode_pieces(["warm up the tokeniser", ""], 0)[0]
+    batch_entries(tokens, np.zeros(len(tokens), np.int32), (context.START,), True, 0, 1)
+
+
 # --- mappers: where the map runs ----------------------------------------------------------------
 
 
@@ -213,6 +220,7 @@ class DaskMapper(_Ordered):
                 f"Could not reach the Dask scheduler at {address} ({reason}); start one with "
                 f"`dask scheduler` and give its tcp://HOST:PORT, or use --cluster local.") \
                 from None
+        self.client.run(warm)  # every worker loads the tokeniser and the loops now
         threads = sum(w.get("nthreads", 1) for w in
                       self.client.scheduler_info().get("workers", {}).values())
         self.workers = max(1, threads)
