@@ -41,6 +41,8 @@ from .memory.passive import Batch, group
 
 #: Seconds to wait for a Dask scheduler before `--cluster` gives up.
 CONNECT_TIMEOUT_S = 5
+#: Seconds to wait for the scheduler's first worker.
+WORKER_WAIT_S = 30
 #: `batch_entries` reads the orbit of each state from the client; this table maps an orbit to
 #: itself, so `kernels.stream_keys` needs no atlas on a worker (atlas indices are below 2**20).
 _IDENTITY_SIZE = 1 << 20
@@ -220,6 +222,13 @@ class DaskMapper(_Ordered):
                 f"Could not reach the Dask scheduler at {address} ({reason}); start one with "
                 f"`dask scheduler` and give its tcp://HOST:PORT, or use --cluster local.") \
                 from None
+        try:
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (OSError, TimeoutError):
+            self.close()
+            raise GyrosiError(
+                f"The Dask scheduler at {address} has no workers (none joined in "
+                f"{WORKER_WAIT_S} s); start some with `dask worker {address}`.") from None
         self.client.run(warm)  # every worker loads the tokeniser and the loops now
         threads = sum(w.get("nthreads", 1) for w in
                       self.client.scheduler_info().get("workers", {}).values())

@@ -140,3 +140,17 @@ def test_a_scheduler_that_cannot_be_reached_is_one_sentence(
         assert errors[0].startswith(f"Error: Could not reach the Dask scheduler at {address} ")
         assert errors[0].endswith(".")
     assert not (home / "memory").exists()  # refused before the memory was opened
+
+
+def test_a_scheduler_without_workers_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import LocalCluster
+
+    from gyrosi_core.errors import GyrosiError
+    from gyrosi_engine import learn_map
+
+    monkeypatch.setattr(learn_map, "WORKER_WAIT_S", 1)
+    with LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as empty:
+        with pytest.raises(GyrosiError, match=r"^The Dask scheduler at tcp://127\.0\.0\.1:\d+ "
+                                              r"has no workers .*`dask worker tcp://"):
+            DaskMapper(empty.scheduler_address)
