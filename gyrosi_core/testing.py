@@ -209,7 +209,7 @@ def scripted_turn(gyrosi_home: Path, harmony_encoding: Any) -> Callable[..., Eve
     from .channels import HandlerContext, open_handlers
     from .config import Config
     from .plugins import PluginHost
-    from .turn import build_engine
+    from .turn import plan_engine
 
     def run(*plugins: ModuleType | object, text: str = "hi",
             call: tuple[str, Any] | None = None, final: str = "{tool}",
@@ -225,7 +225,8 @@ def scripted_turn(gyrosi_home: Path, harmony_encoding: Any) -> Callable[..., Eve
         tool = call[0] if call else None
         enable = [name for name in host.tools() if tool and (tool == name or
                                                             tool.startswith(name + "."))]
-        engine = build_engine(host, settings, "scripted", handlers=handlers, enable_tools=enable)
+        engine = plan_engine(host, settings, "scripted", handlers=handlers,
+                             enable_tools=enable).build()
         conv = engine.new_conversation()
         try:
             for _ in engine.user_turn(conv, text):

@@ -364,24 +364,6 @@ class TurnEngine:
             return
 
 
-def build_engine(
-    host: Any,
-    config: Config,
-    backend_name: str | None = None,
-    *,
-    handlers: Sequence[ChannelHandler] = (),
-    enable_tools: Sequence[str] = (),
-    no_tools: bool = False,
-    raw: bool = False,
-) -> TurnEngine:
-    """Resolve backend, tools and encoding from a plugin host; the entry point for front-ends.
-
-    With no `backend_name` the default backend is used (see `choose_backend`).
-    """
-    return plan_engine(host, config, backend_name, handlers=handlers, enable_tools=enable_tools,
-                       no_tools=no_tools, raw=raw).build()
-
-
 @dataclass(frozen=True)
 class EnginePlan:
     """Everything about an engine that is quick to check (backend and tool names), before the
@@ -414,7 +396,10 @@ def plan_engine(
     no_tools: bool = False,
     raw: bool = False,
 ) -> EnginePlan:
-    """An `EnginePlan`; unknown backend or tool names fail here, in one sentence."""
+    """Resolve backend and tools from a plugin host; the entry point for front-ends, which
+    start the engine with `plan_engine(...).build()`. Unknown backend or tool names fail here,
+    in one sentence; with no `backend_name` the default backend is used (see `choose_backend`).
+    """
     spec = choose_backend(host, backend_name)
     tools = select_tools(host.tools(), config, enable_tools, no_tools)
     return EnginePlan(spec, config, tools, tuple(handlers), raw)

@@ -4,7 +4,7 @@ import pytest
 
 from gyrosi_core.config import Config
 from gyrosi_core.plugins import PluginHost
-from gyrosi_core.turn import TurnEngine, build_engine
+from gyrosi_core.turn import TurnEngine, plan_engine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,6 +21,6 @@ def make_engine(gyrosi_home, harmony_encoding):
         for plugin in plugins:
             host.register(plugin)
         config = Config.model_validate(raw or {})
-        return build_engine(host, config, config.core.backend, handlers=handlers, **kw)
+        return plan_engine(host, config, config.core.backend, handlers=handlers, **kw).build()
 
     return make

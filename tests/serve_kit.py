@@ -2,6 +2,7 @@
 client helpers (the server process itself is `gyrosi_core.testing.ServeProcess`)."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,34 @@ def register_tools(register):  # a tool the server runs itself
         "shout", "Shout a text", lambda text: text.upper(),
         {"type": "object", "properties": {"text": {"type": "string"}}}))
 '''
+
+# The `add` function the tests declare, and the stub's script rule that calls it: "add" in the
+# input -> analysis, a call to functions.add, then "The sum is {tool}" with its result.
+ADD = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+       "required": ["a", "b"]}
+ADD_RULE = {"match": "add", "reply": [
+    {"channel": "analysis", "text": "The user wants a sum."},
+    {"channel": "commentary", "recipient": "functions.add", "content_type": "json",
+     "text": '{"a": 2, "b": 40}'}],
+    "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]}
+
+
+def plugin_site(folder: Path) -> PluginSite:
+    """A plugin site holding the test plugin (`TEST_BACKENDS`, as gyrosi_test_backends)."""
+    site = PluginSite(folder)
+    site.add("gyrosi-test-backends", "gyrosi_test_backends", TEST_BACKENDS)
+    return site
+
+
+def served(srv: ServeProcess) -> Iterator[ServeProcess]:
+    """A module fixture's body for a started server (`yield from served(srv)`): after the
+    tests it is stopped, and its log must hold no traceback."""
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    log = (srv.home.parent / f"{srv.home.name}-server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 def serve(home_parent: Path, site: PluginSite, config: dict[str, Any],

@@ -21,17 +21,11 @@ from agents import (  # noqa: E402
 )
 from openai import AsyncOpenAI  # noqa: E402
 
-from gyrosi_core.testing import PluginSite, ServeProcess  # noqa: E402
+from gyrosi_core.testing import ServeProcess  # noqa: E402
 
-from .serve_kit import TEST_BACKENDS, serve  # noqa: E402
+from .serve_kit import ADD_RULE, plugin_site, serve, served  # noqa: E402
 
-SCRIPT = [
-    {"match": "add", "reply": [
-        {"channel": "analysis", "text": "The user wants a sum."},
-        {"channel": "commentary", "recipient": "functions.add", "content_type": "json",
-         "text": '{"a": 2, "b": 40}'}],
-     "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]},
-]
+SCRIPT = [ADD_RULE]
 CONFIG = {"core": {"backend": "stub", "context_length": 16384},
           "backends": {"stub": {"script": SCRIPT}}}
 
@@ -39,15 +33,8 @@ CONFIG = {"core": {"backend": "stub", "context_length": 16384},
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     set_tracing_disabled(True)
-    site = PluginSite(tmp_path_factory.mktemp("site"))
-    site.add("gyrosi-test-backends", "gyrosi_test_backends", TEST_BACKENDS)
-    srv = serve(tmp_path_factory.mktemp("agents"), site, CONFIG).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-    log = srv.home.parent / f"{srv.home.name}-server.log"
-    assert "Traceback" not in log.read_text()
+    site = plugin_site(tmp_path_factory.mktemp("site"))
+    yield from served(serve(tmp_path_factory.mktemp("agents"), site, CONFIG).start())
 
 
 def _model(srv: ServeProcess, kind: str) -> Model:

@@ -13,7 +13,7 @@ import pytest
 
 from gyrosi_core.testing import PluginSite, ServeProcess
 
-from .serve_kit import TEST_BACKENDS, client, error_of, serve
+from .serve_kit import client, error_of, plugin_site, serve, served
 
 LIMITS = {"header_timeout_s": 1.0, "body_timeout_s": 1.0, "keep_alive_s": 1.0}
 CLIENTS = 40
@@ -22,9 +22,7 @@ WAIT_S = 20.0  # far beyond the 1 s limits: only a server that never closes fail
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> PluginSite:
-    site = PluginSite(tmp_path_factory.mktemp("site"))
-    site.add("gyrosi-test-backends", "gyrosi_test_backends", TEST_BACKENDS)
-    return site
+    return plugin_site(tmp_path_factory.mktemp("site"))
 
 
 def _started(tmp_path_factory: pytest.TempPathFactory, site: PluginSite,
@@ -35,13 +33,7 @@ def _started(tmp_path_factory: pytest.TempPathFactory, site: PluginSite,
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory, site: PluginSite) -> Iterator[ServeProcess]:
-    srv = _started(tmp_path_factory, site, {"serve": LIMITS})
-    try:
-        yield srv
-    finally:
-        srv.stop()
-    log = (srv.home.parent / f"{srv.home.name}-server.log").read_text()
-    assert "Traceback" not in log, log[-3000:]
+    yield from served(_started(tmp_path_factory, site, {"serve": LIMITS}))
 
 
 def _connect(srv: ServeProcess) -> socket.socket:

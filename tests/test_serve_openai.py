@@ -13,21 +13,13 @@ import httpx
 import openai
 import pytest
 
-from gyrosi_core.testing import PluginSite, ServeProcess
+from gyrosi_core.testing import ServeProcess
 
-from .serve_kit import TEST_BACKENDS, client, error_of, post, serve
+from .serve_kit import ADD, ADD_RULE, client, error_of, plugin_site, post, serve, served
 
-ADD = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
-       "required": ["a", "b"]}
 ADD_TOOL = {"type": "function", "name": "add", "parameters": ADD}
 CHAT_ADD = {"type": "function", "function": {"name": "add", "parameters": ADD}}
-SCRIPT = [
-    {"match": "add", "reply": [
-        {"channel": "analysis", "text": "The user wants a sum."},
-        {"channel": "commentary", "recipient": "functions.add", "content_type": "json",
-         "text": '{"a": 2, "b": 40}'}],
-     "after_tool": [{"channel": "final", "text": "The sum is {tool}"}]},
-]
+SCRIPT = [ADD_RULE]
 CONFIG = {"core": {"backend": "stub", "context_length": 16384},
           "backends": {"stub": {"script": SCRIPT}}}
 HI = {"model": "stub", "input": "hi"}
@@ -36,18 +28,11 @@ CHAT_HI = {"model": "stub", "messages": [{"role": "user", "content": "hi"}]}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    site = PluginSite(tmp_path_factory.mktemp("site"))
-    site.add("gyrosi-test-backends", "gyrosi_test_backends", TEST_BACKENDS)
+    site = plugin_site(tmp_path_factory.mktemp("site"))
     # a home that does not exist yet: the server creates it, private
     srv = serve(tmp_path_factory.mktemp("openai"), site, CONFIG)
     srv.home.rmdir()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-    log = srv.home.parent / f"{srv.home.name}-server.log"
-    assert "Traceback" not in log.read_text()
+    yield from served(srv.start())
 
 
 # -- validation: 400 invalid_request_error, the parameter as the client wrote it -------------

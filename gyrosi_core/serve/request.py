@@ -31,6 +31,22 @@ class Echoed(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+MAX_STOPS = 4  # OpenAI's limit on `stop` sequences
+
+
+def stop_strings(stop: str | list[str] | None) -> list[str]:
+    """The `stop` parameter of the completion APIs as a list, empty strings dropped."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    return [s for s in stops if s]
+
+
+def check_stops(stops: list[str]) -> None:
+    """A 400 for more stop sequences than OpenAI accepts."""
+    if len(stops) > MAX_STOPS:
+        raise APIError(400, f"Invalid value for 'stop': at most {MAX_STOPS} stop sequences.",
+                       param="stop", code="invalid_value")
+
+
 async def parse_body[M: BaseModel](request: Request, model: type[M]) -> M:
     try:
         body = await request.body()

@@ -19,7 +19,7 @@ from ..config import Config
 from ..errors import ContextLengthError, GyrosiError
 from ..home import gyrosi_home
 from ..plugins import PluginHost
-from ..turn import build_engine, choose_backend, close_all
+from ..turn import choose_backend, close_all, plan_engine
 from .conversation import Translator, TurnRequest, new_id, open_conversation
 from .errors import APIError
 from .store import ResponseStore
@@ -112,7 +112,7 @@ class Server:
             return pool
         context = HandlerContext(frontend="serve", config=self.config, console=None, options={})
         handlers = open_handlers(self.host, context)
-        engine = build_engine(self.host, self.config, name, handlers=handlers)
+        engine = plan_engine(self.host, self.config, name, handlers=handlers).build()
         slots = self.options.slots or self.config.serve.slots or \
             int(getattr(engine.backend, "parallel_sessions", 1))
         log.info("backend %s ready (%d slots)", name, slots)

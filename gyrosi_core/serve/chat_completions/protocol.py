@@ -18,7 +18,7 @@ from ..conversation import (
     user,
 )
 from ..errors import APIError
-from ..request import Echoed, Strict
+from ..request import Echoed, Strict, check_stops, stop_strings
 
 
 class ContentPart(Echoed):
@@ -114,8 +114,7 @@ class ChatRequest(Strict):
 
     @property
     def stops(self) -> list[str]:
-        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return [s for s in stops if s]
+        return stop_strings(self.stop)
 
     def check(self) -> None:
         """Refuse what is valid for OpenAI but not done here (a 400 naming the parameter)."""
@@ -142,9 +141,7 @@ class ChatRequest(Strict):
             unsupported("service_tier", "only 'auto' and 'default' are supported")
         if self.store:
             unsupported("store", "chat completions are not stored (use the Responses API)")
-        if len(self.stops) > 4:
-            raise APIError(400, "Invalid value for 'stop': at most 4 stop sequences.",
-                           param="stop", code="invalid_value")
+        check_stops(self.stops)
         if isinstance(self.tool_choice, NamedTool):
             names = {tool.function.name for tool in self.tools or []}
             if self.tool_choice.function.name not in names:

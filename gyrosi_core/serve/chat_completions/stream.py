@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
-from ..conversation import Failure, StopMatcher, coalesce, new_id, sse
-from ..errors import APIError
+from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited
+from ..conversation import StopMatcher, new_id, sse
+from ..turn_stream import TurnFollower, TurnStream
 from .protocol import ChatRequest
 
 FINISH = {"stop": "stop", "tool_calls": "tool_calls", "length": "length",
@@ -28,15 +28,14 @@ def source_url(name: str) -> str:
     return "gyrosi-memory:" + quote(name)
 
 
-class ChatBuilder:
+class ChatBuilder(TurnFollower):
     """Follows a turn's events; collects the completion and yields stream deltas."""
 
     def __init__(self, req: ChatRequest, model: str, external: set[str],
                  count_tokens: Callable[[str], int]) -> None:
+        super().__init__(req.choice)
         self.req = req
-        self.choice = req.choice
         self.count_tokens = count_tokens
-        self.recipients: list[str] = []  # every call the model made, in order
         self.model = model
         self.external = external
         self.id = new_id("chatcmpl")
@@ -46,8 +45,6 @@ class ChatBuilder:
         self.reasoning: list[str] = []
         self.tool_calls: list[dict[str, Any]] = []
         self._where: str | None = None  # "content", "reasoning", "call" or None
-        self.end: TurnEnd | None = None
-        self.error: TurnError | Failure | None = None
         self.sources: list[SourceCited] = []
 
     @property
@@ -84,12 +81,8 @@ class ChatBuilder:
             return out
         elif isinstance(event, SourceCited):
             self.sources.append(event)
-        elif isinstance(event, TurnError):
-            self.error = event
-        elif isinstance(event, TurnEnd):
-            self.end = event
-            if self.error is None and (why := self.choice.violation(self.recipients)):
-                self.error = Failure("tool_choice_not_followed", why)
+        else:
+            self.ended(event)
         return []
 
     def annotations(self) -> list[dict[str, Any]]:
@@ -157,53 +150,30 @@ class ChatBuilder:
                 "usage": self.usage()}
 
 
-class ChatStream:
+class ChatStream(TurnStream[ChatBuilder]):
     """The Chat Completions side of a generation (see `conversation.Translator`)."""
-
-    def __init__(self, builder: ChatBuilder, stream: bool) -> None:
-        self.builder = builder
-        self.stream = stream
-        self.started = False
 
     @property
     def stopped(self) -> bool:
         return self.builder.stopped
 
-    @staticmethod
-    def _data(chunks: list[dict[str, Any]]) -> str:
-        return "".join(sse(json.dumps(c, ensure_ascii=False)) for c in chunks)
+    def opening(self) -> list[Any]:
+        return [self.builder.chunk({"role": "assistant", "content": ""})]
 
-    def feed(self, events: list[Any]) -> str:
-        b = self.builder
-        if not self.stream:
-            for event in events:
-                b.on(event)
-            return ""
-        out = []
-        if not self.started:
-            self.started = True
-            out.append(b.chunk({"role": "assistant", "content": ""}))
-        for event in coalesce(events):
-            out.extend(b.chunk(delta) for delta in b.on(event))
-        return self._data(out)
+    def output(self, event: Any) -> list[Any]:
+        return [self.builder.chunk(delta) for delta in self.builder.on(event)]
 
-    def _error(self) -> dict[str, Any]:
-        error = self.builder.error
-        return APIError(500, error.message if error else "The turn did not finish.",
-                        type="server_error", code=error.kind if error else None).body()
+    def write(self, items: list[Any]) -> str:
+        return "".join(sse(json.dumps(c, ensure_ascii=False)) for c in items)
 
     def finish(self, messages: list[dict[str, Any]]) -> Any:
         b = self.builder
         failed = b.error is not None or (b.end is None and not b.stopped)
         if not self.stream:
-            return (500, self._error()) if failed else (200, b.completion())
+            return (500, b.error_body()) if failed else (200, b.completion())
         out = [b.chunk({"annotations": b.annotations()} if b.sources else {}, b.finish_reason)]
-        if self.builder.req.stream_options and self.builder.req.stream_options.include_usage:
+        if b.req.stream_options and b.req.stream_options.include_usage:
             out.append(b.usage_chunk())
         if failed:
-            out.append(self._error())
-        return self._data(out) + sse("[DONE]")
-
-    def fail(self, message: str) -> Any:
-        self.builder.error = TurnError("backend_error", message)
-        return self.finish([])
+            out.append(b.error_body())
+        return self.write(out) + sse("[DONE]")

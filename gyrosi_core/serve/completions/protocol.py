@@ -5,7 +5,7 @@ from pydantic import Field
 
 from ..conversation import unsupported
 from ..errors import APIError
-from ..request import Strict
+from ..request import Strict, check_stops, stop_strings
 
 
 class CompletionStreamOptions(Strict):
@@ -34,8 +34,7 @@ class CompletionRequest(Strict):
 
     @property
     def stops(self) -> list[str]:
-        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        return [s for s in stops if s]
+        return stop_strings(self.stop)
 
     def check(self) -> None:
         if self.n not in (None, 1):
@@ -53,9 +52,7 @@ class CompletionRequest(Strict):
                 unsupported(name, "only 0 is supported")
         if self.logit_bias:
             unsupported("logit_bias", "token biases are not applied")
-        if len(self.stops) > 4:
-            raise APIError(400, "Invalid value for 'stop': at most 4 stop sequences.",
-                           param="stop", code="invalid_value")
+        check_stops(self.stops)
 
     def the_prompt(self) -> list[int] | str:
         """The one prompt, as token ids (a list) or text; several prompts are refused."""

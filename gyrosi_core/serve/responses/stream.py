@@ -14,9 +14,9 @@ from gpt_oss.responses_api import types as t
 from pydantic import BaseModel
 
 from ...config import CoreConfig
-from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited, TurnEnd, TurnError
-from ..conversation import Failure, coalesce, function_name, new_id, sse
-from ..errors import APIError
+from ...events import ContentDelta, MessageEnd, MessageStart, SourceCited
+from ..conversation import function_name, new_id, sse
+from ..turn_stream import TurnFollower, TurnStream
 from .protocol import NamedFunction, ResponsesRequest
 
 # -- the response object: gpt-oss's, with the request echoed and usage in detail --------------
@@ -162,17 +162,16 @@ def citation(source: SourceCited) -> FileCitation:
     return FileCitation(file_id=source.name, filename=source.name.rsplit("/", 1)[-1], index=0)
 
 
-class ResponseBuilder:
+class ResponseBuilder(TurnFollower):
     """Follows a turn's events, keeps the output items, and says what to stream."""
 
     def __init__(self, req: ResponsesRequest, model: str, response_id: str,
                  external: set[str], settings: CoreConfig,
                  count_tokens: Callable[[str], int]) -> None:
+        super().__init__(req.choice)
         self.req = req
         self.echo = echo(req, settings)
-        self.choice = req.choice
         self.count_tokens = count_tokens
-        self.recipients: list[str] = []  # every call the model made, in order
         self.reasoning_tokens = 0
         self.model = model
         self.id = response_id
@@ -184,8 +183,6 @@ class ResponseBuilder:
         self._index = -1
         self._pending_call: str | None = None  # call_id of a server-side call awaiting output
         self._pending_builtin: tuple[Any, int] | None = None  # browser/python item, its index
-        self.end: TurnEnd | None = None
-        self.error: TurnError | Failure | None = None
         self.citations: list[FileCitation] = []  # sources named for the next answer message
         # the browser's citation normaliser, when the request runs the browser (see `cited`)
         self.cite: Callable[[str], tuple[str, list[dict[str, Any]], bool]] | None = None
@@ -239,12 +236,8 @@ class ResponseBuilder:
             return self._end(event)
         if isinstance(event, SourceCited):
             self.citations.append(citation(event))
-        elif isinstance(event, TurnError):
-            self.error = event
-        elif isinstance(event, TurnEnd):
-            self.end = event
-            if self.error is None and (why := self.choice.violation(self.recipients)):
-                self.error = Failure("tool_choice_not_followed", why)
+        else:
+            self.ended(event)
         return []
 
     def _open(self, item: Any) -> ev.ResponseOutputItemAdded:
@@ -414,16 +407,14 @@ class ResponseBuilder:
 DELTAS = (ev.ResponseOutputTextDelta, ev.ResponseReasoningTextDelta)
 
 
-class ResponseStream:
+class ResponseStream(TurnStream[ResponseBuilder]):
     """The Responses API side of a generation (see `conversation.Translator`)."""
 
     def __init__(self, builder: ResponseBuilder, stream: bool,
                  save: Callable[[list[dict[str, Any]]], None] | None) -> None:
-        self.builder = builder
-        self.stream = stream
+        super().__init__(builder, stream)
         self.save = save
         self.sequence = 0
-        self.started = False
         self.stopped = False
 
     def use_tools(self, tools: dict[str, Any]) -> None:
@@ -431,9 +422,12 @@ class ResponseStream:
         cite = getattr(tools.get("browser"), "normalize_citations", None)
         self.builder.cite = cite if callable(cite) else None
 
-    def _sse(self, events: list[Any]) -> str:
+    def opening(self) -> list[Any]:
+        return self.builder.start()
+
+    def write(self, items: list[Any]) -> str:
         parts = []
-        for event in events:
+        for event in items:
             event.sequence_number = self.sequence
             self.sequence += 1
             # events that carry the response or an item hold subclasses (the echoed response,
@@ -442,32 +436,12 @@ class ResponseStream:
             parts.append(sse(event.model_dump_json(serialize_as_any=whole), event.type))
         return "".join(parts)
 
-    def feed(self, events: list[Any]) -> str:
-        if not self.stream:
-            for event in events:
-                self.builder.on(event)
-            return ""
-        out: list[Any] = []
-        if not self.started:
-            self.started = True
-            out.extend(self.builder.start())
-        for event in coalesce(events):
-            out.extend(self.builder.on(event))
-        return self._sse(out)
-
     def finish(self, messages: list[dict[str, Any]]) -> Any:
         b = self.builder
         if self.save is not None and b.status != "failed":
             self.save(messages)
         if self.stream:
-            return self._sse(b.finish())
+            return self.write(b.finish())
         if b.status == "failed":
-            error = b.error
-            return 500, APIError(500, error.message if error else "The turn did not finish.",
-                                 type="server_error",
-                                 code=error.kind if error else None).body()
+            return 500, b.error_body()
         return 200, b.response(b.status).model_dump(mode="json", serialize_as_any=True)
-
-    def fail(self, message: str) -> Any:
-        self.builder.error = TurnError("backend_error", message)
-        return self.finish([])

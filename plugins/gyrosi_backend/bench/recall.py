@@ -79,10 +79,8 @@ def streams(engine: "Engine", texts: Sequence[str]) -> list[list[int]]:
 
 def engine_score(engine: "Engine", token_streams: list[list[int]]) -> Score:
     """Teacher-forced walk: propose at each position, then advance with the true token."""
-    from gyrosi_engine.context import path_keys
 
     gen = engine.generator
-    orbit_of = engine.atlas.phenomenology
     candidates = engine.memory.passive.candidates
     score = Score()
     for stream in token_streams:
@@ -94,7 +92,7 @@ def engine_score(engine: "Engine", token_streams: list[list[int]]) -> Score:
             if step is not None and step.level == 0:
                 # the path context the engine used: was the answer there, and would plain
                 # recency (no admissibility) have found it?
-                cands = candidates(path_keys(at.tokens, int(orbit_of[at.state]))[step.depth])
+                cands = candidates(gen.keys(at)[step.depth])
                 score.from_path += 1
                 score.depth_sum += step.depth
                 score.oracle += token in cands

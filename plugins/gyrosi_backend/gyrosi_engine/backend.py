@@ -151,7 +151,7 @@ class GyroBackend(BaseBackend):
         leading space, and the deeper of the two wins."""
         read = self.engine.generator.read
         at, depth = read(message)
-        if depth < min(len(message), self.engine.settings.depth) and message:
+        if depth < self.engine.generator.reachable(len(message))[0] and message:
             text = self.engine.vocab.encoding.decode(message)
             if not text.startswith((" ", "\n")):
                 spaced, spaced_depth = read(self.engine.encode(" " + text))
@@ -179,8 +179,8 @@ class GyroBackend(BaseBackend):
             name = session.plan.source.name
             return Plan("nothing", at, None, None,
                         says=f"That is all I learned there: {name} ends with that.")
-        depth = engine.generator.depth_matched(at, min(len(last), engine.settings.depth))
-        if len(last) >= 3 and depth >= min(len(last), engine.settings.depth):
+        depth = engine.generator.depth_matched(at, len(last))
+        if len(last) >= 3 and depth >= engine.generator.reachable(len(last))[0]:
             return Plan("continue", at, None, None)
         index = engine.memory.index
         hit = index.search(text, engine.memory.next_seq)

@@ -79,23 +79,40 @@ def stream_keys(
     orbit_of: npt.NDArray[np.int32],
     depth: int,
 ) -> npt.NDArray[np.uint64]:
-    """Keys (n, depth + 1) of the context before each token: column 0 the orbit of the state before
-    it, column d its last d tokens.
+    """Keys (n, len(levels(depth)) + 1) of the context before each token: column 0 the orbit of
+    the state before it, column k its last `levels(depth)[k - 1]` tokens.
 
     `before[j]` is the state before token j; `ext` the `depth` tokens carried from before the
     stream (oldest first, `START` where the message had not begun) followed by the stream's
     tokens; `msg_start[j]` the position the message holding token j starts at (negative when it
     started before this stream).
     """
-    return kernels.stream_keys(before, ext, msg_start, orbit_of, depth, START, 64 - KEY_BITS)
+    return kernels.stream_keys(before, ext, msg_start, orbit_of, depth,
+                               np.asarray(levels(depth), dtype=np.int64), START, 64 - KEY_BITS)
 
 
-def path_keys(tokens: Sequence[int], orbit: int) -> list[int]:
-    """Scalar `stream_keys` for one position: [orbit key, depth-1 key, ..., depth-len(tokens)
-    key], `tokens` the context's last tokens, oldest first."""
+#: The context lengths that are keyed (the *levels*): every length up to 6, then sparser, each
+#: about 1.4 times the last, up to the memory's depth. Long contexts pay on repetitive text (a
+#: licence quoted in many packages' copyright files), but a level costs up to one entry per
+#: learned token; the lengths between these add little the next longer one does not.
+LADDER = (1, 2, 3, 4, 5, 6, 8, 11, 16)
+
+
+def levels(depth: int) -> tuple[int, ...]:
+    """The keyed context lengths of a memory of `depth` (`LADDER`, ending at `depth`)."""
+    return (*(n for n in LADDER if n < depth), depth)
+
+
+def path_keys(tokens: Sequence[int], orbit: int, lengths: Sequence[int] | None = None
+              ) -> list[int]:
+    """Scalar `stream_keys` for one position: [orbit key, key of the last `lengths[0]` tokens,
+    ...] (`lengths` None: every length up to len(tokens)), `tokens` the context's last tokens,
+    oldest first."""
     keys = [_mix_int((orbit + _ORBIT_SALT) & _U64)]
     h = 0
     for d, token in enumerate(reversed(tokens), start=1):
         h = _mix_int((h * _GOLDEN + token + d) & _U64)
         keys.append(h)
+    if lengths is not None:
+        keys = [keys[0], *(keys[n] for n in lengths if n < len(keys))]
     return [k >> (64 - KEY_BITS) for k in keys]

@@ -21,7 +21,7 @@ from .atlas import AtlasPaths, Reporter, ensure_atlas
 from .generate import Generator
 from .learn import CHUNK_CHARS, PathState, chunks
 from .learn_map import Mapper, encode_pieces
-from .memory.store import Memory, Piece
+from .memory.store import Memory, Piece, memory_depth
 from .settings import GyroConfig
 from .vocab import vocab
 
@@ -41,8 +41,11 @@ class Engine:
         self.vocab = vocab()
         self.end_token = self.vocab.encoding.encode_single_token(END)
         root = self.home / "memory"
+        #: the longest context in tokens: the configured one, or an existing memory's
+        self.depth = memory_depth(root, self.settings.depth, "depth" in
+                                  self.settings.model_fields_set)
         self.memory = Memory(
-            root, self.vocab, self.atlas, depth=self.settings.depth,
+            root, self.vocab, self.atlas, depth=self.depth,
             per_context=self.settings.per_context, per_token=self.settings.per_token,
             end_token=self.end_token,
         )
@@ -51,7 +54,7 @@ class Engine:
         self.lock = threading.RLock()  # one writer of RAM state per process
 
     def start(self) -> PathState:
-        return PathState.start(self.atlas, self.settings.depth)
+        return PathState.start(self.atlas, self.depth)
 
     def encode(self, text: str) -> list[int]:
         return self.vocab.encoding.encode_ordinary(text)

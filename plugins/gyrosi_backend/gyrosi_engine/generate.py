@@ -48,6 +48,8 @@ NUDGE_STEPS = 6
 LOST_STEPS = 12  # `recite` halts after this many steps in a row that lost the document
 RULES = ("evidence", "admissible", "recent")
 CHAIN_TRUST = 2  # the chain is followed once it has agreed with this many times `depth` tokens
+#: how `recite` found a step that keeps to its document (`Generator._addressed`)
+ON_TRACK = ("exact", "verified", "copy", "ahead", "prefix")
 LEVELS = ("path", "orbit", "neighbour orbits", "duality pivot", "orbit centre", "nudge")
 _ADMISSIBLE_CACHE = 1 << 18
 
@@ -90,7 +92,10 @@ class Generator:
         self.atlas = memory.atlas
         self.vocab = memory.vocab
         self.addresses = addresses
-        self.depth = memory.depth
+        self.depth = memory.depth  # the longest context, in tokens
+        self.levels = memory.levels  # the keyed context lengths (`context.levels`)
+        self.top = len(self.levels)  # how many there are: a key list's last index
+        self._levels = np.asarray(self.levels, dtype=np.int64)
         self.end_token = memory.stream.end_token
         self.ontology = self.atlas.ontology
         self.epistemology = self.atlas.epistemology
@@ -98,7 +103,7 @@ class Generator:
         self._admissible: dict[tuple[int, int], bool] = {}
         self._slabs = physics.SLAB_MASKS
         self._discounts: tuple[tuple[float, float, float], npt.NDArray[np.float64]] | None = None
-        self._keys: tuple[PathState, list[int]] | None = None
+        self._keys: tuple[PathState, list[int], npt.NDArray[np.uint64]] | None = None
 
     # --- the rule ---------------------------------------------------------------------------
 
@@ -155,7 +160,7 @@ class Generator:
         with passive.swap:
             ident, meta, count, spread = passive.ident, passive.meta, passive.count, passive.spread
         ranked: list[int] = kernels.rank(
-            ident, meta, count, spread, np.asarray(keys, dtype=np.uint64),
+            ident, meta, count, spread, self._array(keys),
             0 if self.orbit_evidence or not deepest else 1, deepest, passive.per_context,
             discount, self.continuation, self.deepest_only).tolist()
         key, first = keys[deepest], 0
@@ -203,9 +208,19 @@ class Generator:
         held = self._keys
         if held is not None and held[0] is at:  # a frozen PathState: its keys cannot change
             return held[1]
-        keys = context.path_keys(at.tokens, int(self.orbit_of[at.state]))
-        self._keys = (at, keys)
+        array = kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
+                                  int(self.orbit_of[at.state]), self._levels,
+                                  64 - context.KEY_BITS)
+        keys = array.tolist()
+        self._keys = (at, keys, array)
         return keys
+
+    def _array(self, keys: list[int]) -> npt.NDArray[np.uint64]:
+        """`keys` as the kernels take them (the last path's are kept as both)."""
+        held = self._keys
+        if held is not None and held[1] is keys:
+            return held[2]
+        return np.asarray(keys, dtype=np.uint64)
 
     def propose(self, at: PathState,
                 taken: set[tuple[int, int]] | None = None) -> Step | None:
@@ -215,6 +230,9 @@ class Generator:
         keys = self.keys(at)
         if self.chain and at.address >= 0 and at.run >= CHAIN_TRUST * self.depth:
             token, d, n = self._chained(keys, at.address + 1)
+            if token < 0:  # moved on by a later occurrence: the token after it may tell
+                d, held = self._deepest(keys, self.top)
+                token, n = self._verified(at, held, at.address + 2), len(held)
             if token >= 0 and (taken is None or (keys[d], token) not in taken):
                 if taken is not None:
                     taken.add((keys[d], token))
@@ -238,7 +256,7 @@ class Generator:
 
     def _find(self, state: int, keys: list[int]) -> tuple[int, int, int, list[int]] | None:
         """(context key, level, depth, candidates) of the first non-empty rung."""
-        d, cands = self._deepest(keys, self.depth)
+        d, cands = self._deepest(keys, self.top)
         if cands:
             return keys[d], 0, d, cands
         if cands := self._lookup(keys[0]):
@@ -287,21 +305,26 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        return kernels.learned_at(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                  min(self.depth, len(keys) - 1), address)
+        return kernels.learned_at(ident, meta, self._array(keys),
+                                  min(self.top, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
         """Where `token` leaves the walk on the learned stream: one step further along it when
         the token is the one learned next there; else the latest occurrence of the token after
         the deepest context that holds it, having matched that context and the token."""
         keys = self.keys(at)
-        if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
-            return at.address + 1, at.run + 1
+        if at.address >= 0:
+            learned = self._chained(keys, at.address + 1)[0]
+            # where a later occurrence moved the entry on, the next token's contexts (which
+            # end with this token) may still hold the address after it
+            if learned == token or (learned < 0 and self._verified(at, [token],
+                                                                   at.address + 2) >= 0):
+                return at.address + 1, at.run + 1
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        address, d = kernels.latest(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                    min(self.depth, len(keys) - 1), token)
+        address, d = kernels.latest(ident, meta, self._array(keys),
+                                    min(self.top, len(keys) - 1), token)
         return (address, d + 1) if d else (-1, 0)
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
@@ -310,13 +333,20 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        d, tokens = kernels.deepest(ident, meta, np.asarray(keys, dtype=np.uint64),
-                                    min(most, self.depth, len(keys) - 1), passive.per_context)
+        d, tokens = kernels.deepest(ident, meta, self._array(keys),
+                                    min(most, self.top, len(keys) - 1), passive.per_context)
         return d, tokens.tolist()
 
     def depth_matched(self, at: PathState, most: int) -> int:
-        """The deepest context (up to `most`) that holds anything; 0 when none does."""
-        return self._deepest(self.keys(at), most)[0]
+        """The length in tokens of the longest keyed context (up to `most` tokens) that holds
+        anything; 0 when none does."""
+        d = self._deepest(self.keys(at), self.reachable(most)[1])[0]
+        return self.levels[d - 1] if d else 0
+
+    def reachable(self, most: int) -> tuple[int, int]:
+        """The longest keyed context length of at most `most` tokens (0: none), and its level."""
+        level = sum(1 for n in self.levels if n <= most)
+        return (self.levels[level - 1] if level else 0), level
 
     def read(self, tokens: list[int]) -> tuple[PathState, int]:
         """The path after a prompt read as a message of its own (so a prompt that repeats the
@@ -340,11 +370,14 @@ class Generator:
         An entry's recency is the address of its latest occurrence, so the token learned at
         `address` after this path is the candidate whose address is exactly `address`, at the
         deepest context that holds it. Where no candidate has it (a later occurrence moved it
-        on, or the cap dropped it), the nearest candidate ahead of it before `end` (the
-        document's end) is taken, else the rule of `propose`; either way the walk goes on from
-        the chosen entry's address. `address` None: start with `propose`'s choice and follow
-        the stream from there (a prompt that continues learned text). With `paragraph_end`, the
-        walk halts after the first token that ends a paragraph once `least` tokens are out.
+        on, or the cap dropped it), in this order: the candidate after which the token learned
+        at `address + 1` follows (that token's contexts end with it, and are often the
+        document's own again); the next token of a later copy of this document being followed;
+        the nearest candidate ahead of it before `end` (the document's end); the nearest later
+        one; else the rule of `propose` (`_addressed`). `address` None: start with `propose`'s
+        choice and follow the stream from there (a prompt that continues learned text). With
+        `paragraph_end`, the walk halts after the first token that ends a paragraph once
+        `least` tokens are out.
         `prefix`: the tokens learned at `address` onwards that the index kept (see
         `memory.index.PREFIX`), said first.
         """
@@ -352,19 +385,20 @@ class Generator:
         trace.address, trace.at = address, at
         queued = list(prefix)
         astray = 0  # steps in a row that found no learned address in the document
+        copy: int | None = None  # where a later copy of the same text goes on (`_addressed`)
         for n in range(1, max_tokens + 1):
             step: Step | None
             if queued:
                 step = Step(queued.pop(0), at.state, 0, 0, 0)
                 nxt, how = None if address is None else address + 1, "prefix"
             else:
-                step, nxt, how = self._addressed(at, address, end, taken)
+                step, nxt, how, copy = self._addressed(at, address, end, taken, copy)
             if self._halts(step, trace):
                 return
             assert step is not None
             # a walk whose own address no longer finds its document has lost it: it would only
             # recite other documents' text under this one's name
-            astray = 0 if how in ("exact", "ahead", "prefix") or end is None else astray + 1
+            astray = 0 if how in ON_TRACK or end is None else astray + 1
             if astray >= LOST_STEPS:
                 trace.halted = "lost"
                 return
@@ -378,46 +412,79 @@ class Generator:
         trace.halted = "length"
 
     def _addressed(self, at: PathState, address: int | None, end: int | None,
-                   taken: set[tuple[int, int]]) -> tuple[Step | None, int | None, str]:
-        """The next step of `recite`, the address after it, and how it was found: "exact",
-        "ahead" (later in the document), "later" (elsewhere), "rule" (`propose`'s rule)."""
+                   taken: set[tuple[int, int]], copy: int | None
+                   ) -> tuple[Step | None, int | None, str, int | None]:
+        """The next step of `recite`, the address after it, how it was found, and where a
+        later copy of the text goes on (None: not on one). How: "exact" (the token learned at
+        `address`), "verified" (the one whose next token is learned at `address + 1`),
+        "copy" (the next token of the later copy being followed), "ahead" (later in the
+        document), "later" (elsewhere), "rule" (`propose`'s rule)."""
         state = at.state
         keys = self.keys(at)
         entries = self.memory.passive.entries
         if address is not None:
-            learned_at = self.memory.passive.learned_at
-            held = []
-            for d in range(self.depth, 0, -1):
-                token, n = learned_at(keys[d], address)
+            token, d, n = self._chained(keys, address)
+            if token >= 0:
+                return Step(token, state, 0, d, n), address + 1, "exact", None
+            layers = [(d, toks, seqs) for d in range(self.top, 0, -1)
+                      for toks, seqs in [entries(keys[d])] if toks]
+            verified = self._verified(at, [t for _, toks, _ in layers for t in toks],
+                                      address + 1)
+            if verified >= 0:
+                d, toks = next((d, toks) for d, toks, _ in layers if verified in toks)
+                return Step(verified, state, 0, d, len(toks)), address + 1, "verified", None
+            if copy is not None:  # the same text learned again later: say what it says next
+                token, d, n = self._chained(keys, copy)
                 if token >= 0:
-                    return Step(token, state, 0, d, n), address + 1, "exact"
-                if n:
-                    held.append(d)
-            layers = [(d, *entries(keys[d])) for d in held]
+                    return Step(token, state, 0, d, n), address + 1, "copy", copy + 1
             if end is not None:  # the nearest learned occurrence ahead in the same document
                 ahead = [(s, t, d, len(toks)) for d, toks, seqs in layers
                          for t, s in zip(toks, seqs, strict=True) if address < s < end]
                 if ahead:
                     s, t, d, n = min(ahead)
-                    return Step(t, state, 0, d, n), s + 1, "ahead"
+                    return Step(t, state, 0, d, n), s + 1, "ahead", None
             # The entry learned at `address` was moved on by a later occurrence elsewhere (the
             # same words after the same path: boilerplate), so the token said there is one whose
             # address is later: the nearest such, at the deepest context. The walk keeps its
-            # own address, so it finds its document's stream again one token on.
+            # own address, so it finds its document's stream again one token on. When that
+            # occurrence stands as far into its document as `address` into this one, it is a
+            # copy of this document (the same page under two names), followed as such.
             for d, toks, seqs in layers:
                 later = [(s, t) for t, s in zip(toks, seqs, strict=True) if s > address]
                 if later:
-                    return Step(min(later)[1], state, 0, d, len(toks)), address + 1, "later"
-        step = self.propose(at, taken)
-        if step is None or step.token < 0:
-            return step, None, "rule"
+                    s, t = min(later)
+                    copied = s + 1 if self._aligned(address, s) else None
+                    return Step(t, state, 0, d, len(toks)), address + 1, "later", copied
+        proposed = self.propose(at, taken)
+        if proposed is None or proposed.token < 0:
+            return proposed, None, "rule", None
+        step = proposed
         if address is not None:
-            return step, address + 1, "rule"
+            return step, address + 1, "rule", None
         if step.level:
-            return step, None, "rule"
+            return step, None, "rule", None
         toks, seqs = entries(keys[step.depth])
         nxt = seqs[toks.index(step.token)] + 1 if step.token in toks else None
-        return step, nxt, "rule"
+        return step, nxt, "rule", None
+
+    def _aligned(self, address: int, other: int) -> bool:
+        """Whether two learned addresses stand at the same offset into their documents."""
+        index, end = self.memory.index, self.memory.next_seq
+        mine, theirs = index.document_of(address, end), index.document_of(other, end)
+        return (mine is not None and theirs is not None
+                and address - mine[1] == other - theirs[1])
+
+    def _verified(self, at: PathState, candidates: list[int], address: int) -> int:
+        """The candidate after which the token learned at `address` follows (-1: none): where
+        every context of the token said at `address - 1` moved on to a later occurrence, the
+        next token's contexts, which end with it, may still hold `address` and so name it."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        unique = list(dict.fromkeys(candidates))  # deepest context's first
+        return kernels.verified(ident, meta, np.asarray(at.tokens[1:], dtype=np.int64),
+                                np.asarray(unique, dtype=np.int64), address, self._levels,
+                                64 - context.KEY_BITS)
 
     def _halts(self, step: Step | None, trace: Trace) -> bool:
         """Whether emission stops at this step (an exhausted ladder, a loop, a learned end),

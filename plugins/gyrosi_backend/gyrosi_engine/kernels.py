@@ -31,21 +31,49 @@ def mix(x: np.uint64) -> np.uint64:
 @numba.njit(cache=True, nogil=True)
 def stream_keys(
     before: npt.NDArray[np.int64], ext: npt.NDArray[np.int64], msg_start: npt.NDArray[np.int64],
-    orbit_of: npt.NDArray[np.int32], depth: int, start: int, key_shift: int,
+    orbit_of: npt.NDArray[np.int32], depth: int, levels: npt.NDArray[np.int64], start: int,
+    key_shift: int,
 ) -> npt.NDArray[np.uint64]:
-    """Keys (n, depth + 1): column 0 the orbit of the state before each token, column d its last
-    d tokens (`ext` = the `depth` carried tokens followed by the stream's; positions before the
-    message's start read as `start`)."""
+    """Keys (n, len(levels) + 1): column 0 the orbit of the state before each token, column k
+    its last `levels[k - 1]` tokens (`ext` = the `depth` carried tokens followed by the
+    stream's; positions before the message's start read as `start`)."""
     n = before.shape[0]
-    keys = np.empty((n, depth + 1), dtype=np.uint64)
+    keys = np.empty((n, levels.shape[0] + 1), dtype=np.uint64)
     shift = np.uint64(key_shift)
     for j in range(n):
         keys[j, 0] = mix(np.uint64(orbit_of[before[j]]) + ORBIT_SALT) >> shift
         h = np.uint64(0)
+        k = 0
         for d in range(1, depth + 1):
             token = ext[j + depth - d] if j - d >= msg_start[j] else start
             h = mix(h * GOLDEN + np.uint64(token) + np.uint64(d))
-            keys[j, d] = h >> shift
+            if d == levels[k]:
+                keys[j, k + 1] = h >> shift
+                k += 1
+    return keys
+
+
+@numba.njit(cache=True, nogil=True)
+def path_keys(tokens: npt.NDArray[np.int64], orbit: int, levels: npt.NDArray[np.int64],
+              key_shift: int) -> npt.NDArray[np.uint64]:
+    """`stream_keys` for one position (`context.path_keys` compiled): the orbit's key, then the
+    key of each level the tokens (oldest first) are long enough for."""
+    n = tokens.shape[0]
+    reach = 0
+    while reach < levels.shape[0] and levels[reach] <= n:
+        reach += 1
+    keys = np.empty(reach + 1, dtype=np.uint64)
+    shift = np.uint64(key_shift)
+    keys[0] = mix(np.uint64(orbit) + ORBIT_SALT) >> shift
+    h = np.uint64(0)
+    k = 0
+    for d in range(1, n + 1):
+        if k == reach:
+            break
+        h = mix(h * GOLDEN + np.uint64(tokens[n - d]) + np.uint64(d))
+        if d == levels[k]:
+            keys[k + 1] = h >> shift
+            k += 1
     return keys
 
 
@@ -214,6 +242,31 @@ def learned_at(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
 
 
 @numba.njit(cache=True, nogil=True)
+def verified(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+             before: npt.NDArray[np.int64], candidates: npt.NDArray[np.int64], address: int,
+             levels: npt.NDArray[np.int64], key_shift: int) -> int:
+    """The first candidate c such that some keyed context ending with c (`before`, the tokens
+    before it, oldest first, supplying the rest) holds the token learned at `address`; -1 when
+    none. The keys are `stream_keys`'s."""
+    depth = before.shape[0] + 1
+    shift = np.uint64(key_shift)
+    for i in range(candidates.shape[0]):
+        h = np.uint64(0)
+        k = 0
+        for d in range(1, depth + 1):
+            token = candidates[i] if d == 1 else before[depth - d]
+            h = mix(h * GOLDEN + np.uint64(token) + np.uint64(d))
+            if d != levels[k]:
+                continue
+            k += 1
+            lo, hi = span(ident, h >> shift)
+            for r in range(lo, hi):
+                if np.int64(meta[r] >> np.uint32(1)) == address:
+                    return int(candidates[i])
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
 def latest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
            keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
     """The address of `token`'s latest occurrence after the deepest context of `keys[1..most]`
@@ -355,7 +408,8 @@ def warm() -> None:
     """Load (or compile) every kernel now rather than on the first batch learned."""
     keys = np.zeros((1, 2), dtype=np.uint64)
     one = np.zeros(1, dtype=np.int64)
-    stream_keys(one, np.zeros(2, dtype=np.int64), one, np.zeros(1, dtype=np.int32), 1, 0, 24)
+    stream_keys(one, np.zeros(2, dtype=np.int64), one, np.zeros(1, dtype=np.int32), 1, one + 1,
+                0, 24)
     v = pack_records(keys)
     firsts(runs_and_tokens(v, one, 2), v, 2)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
@@ -364,4 +418,6 @@ def warm() -> None:
     deepest(ident, meta, keys[0], 1, 1)
     learned_at(ident, meta, keys[0], 1, 0)
     latest(ident, meta, keys[0], 1, 0)
+    verified(ident, meta, one, one, 0, one + 1, 24)
+    path_keys(one, 0, one + 1, 24)
     rank(ident, meta, ones, ones, keys[0], 0, 1, 1, np.zeros(4), False, True)

@@ -67,7 +67,8 @@ class Stream:
     def keys(
         self, tokens: npt.NDArray[np.int64], at: PathState
     ) -> tuple[npt.NDArray[np.uint64], PathState]:
-        """Keys (n, depth + 1) of the context before each token, and the state after them."""
+        """Keys (n, len(levels) + 1) of the context before each token (`context.levels`), and
+        the state after them."""
         keys, after, _ = self.walk(tokens, at)
         return keys, after
 
@@ -77,7 +78,8 @@ class Stream:
         """`keys`, and `path_at(j)`: the path before token j (where a passage starting there
         begins, for the content index)."""
         if len(tokens) == 0:
-            return np.empty((0, self.depth + 1), np.uint64), at, lambda j: at
+            return np.empty((0, len(context.levels(self.depth)) + 1), np.uint64), at, \
+                lambda j: at
         plan = self.plan(tokens, at)
         keys = context.stream_keys(plan.before, plan.ext, plan.msg_start, self.orbit_of,
                                    self.depth)

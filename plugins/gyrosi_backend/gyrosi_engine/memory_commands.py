@@ -292,9 +292,12 @@ def register(cli: click.Group) -> None:
         from gyrosi_core.home import gyrosi_home
 
         from .memory.repair import repair_memory
+        from .memory.store import memory_depth
 
         root = gyrosi_home() / "memory"
-        done = repair_memory(root, _settings(config_file).depth)
+        settings = _settings(config_file)
+        done = repair_memory(root, memory_depth(root, settings.depth,
+                                                "depth" in settings.model_fields_set))
         engine = _engine(config_file, starter=False)  # opens as usual: the result is checked
         memory = engine.memory
         if done.changed:

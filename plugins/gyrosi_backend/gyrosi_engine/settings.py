@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class GyroConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    depth: int = Field(default=6, ge=1, le=16)  # longest context, in tokens
+    depth: int = Field(default=16, ge=1, le=16)  # longest context, in tokens (`context.levels`)
     per_context: int = Field(default=64, ge=1)  # K: tokens kept per context (least recent go)
     per_token: int = Field(default=0, ge=0)  # M: entries kept per token at compaction; 0 = no cap
     # Learn the user's messages: None = on in `gyrosi run`/`generate`, off in `gyrosi serve`.

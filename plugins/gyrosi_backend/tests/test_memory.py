@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gyrosi_engine import context, physics
+from gyrosi_engine import context, kernels, physics
 from gyrosi_engine.atlas import Atlas
 from gyrosi_engine.learn import PathState, Stream
 from gyrosi_engine.memory.passive import TOKEN_BITS, Passive, group
@@ -54,7 +54,8 @@ def literal(voc: Vocab, atlas: Atlas, tokens: np.ndarray, depth: int):
     spreads: dict[tuple[int, int], int] = {}
     deleted = 0
     for seq, tok in enumerate(tokens.tolist()):
-        keys = context.path_keys(tuple(last), int(atlas.phenomenology[state]))
+        keys = context.path_keys(tuple(last), int(atlas.phenomenology[state]),
+                                 context.levels(depth))
         created = [(key, tok) not in masks for key in keys]
         for key in keys:
             entry = (key, tok)
@@ -115,7 +116,7 @@ def test_token_maps_compose_the_bytes(voc: Vocab) -> None:
             assert mask == (start & int(voc.fold_keep[tid])) ^ int(voc.fold_flip[tid])
 
 
-@pytest.mark.parametrize("depth", [1, 3, 6])
+@pytest.mark.parametrize("depth", [1, 3, 6, 11])
 def test_vectorised_learning_equals_the_literal_fold(voc: Vocab, atlas: Atlas, depth: int) -> None:
     tokens = stream_tokens(voc, TEXTS)
     stream = Stream(voc, atlas, depth, end_token(voc))
@@ -173,17 +174,24 @@ def test_context_cap_keeps_the_most_recent(voc: Vocab, atlas: Atlas) -> None:
         assert capped.candidates(c) == full.candidates(c)[:8]
 
 
-def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas) -> None:
+@pytest.mark.parametrize("depth", [4, 16])  # every length keyed; sparse levels past 6
+def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas, depth: int) -> None:
     tokens = stream_tokens(voc, TEXTS[:2])
-    stream = Stream(voc, atlas, 4, end_token(voc))
-    keys, _ = stream.keys(tokens, PathState.start(atlas, 4))
-    at = PathState.start(atlas, 4)
+    stream = Stream(voc, atlas, depth, end_token(voc))
+    keys, _ = stream.keys(tokens, PathState.start(atlas, depth))
+    levels = context.levels(depth)
+    assert keys.shape[1] == len(levels) + 1 and (depth > 6) == (len(levels) < depth)
+    at = PathState.start(atlas, depth)
     end = end_token(voc)
     for j, tok in enumerate(tokens.tolist()):
-        expect = context.path_keys(at.tokens, int(atlas.phenomenology[at.state]))
+        expect = context.path_keys(at.tokens, int(atlas.phenomenology[at.state]), levels)
         assert keys[j].tolist() == expect
+        assert kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
+                                 int(atlas.phenomenology[at.state]),
+                                 np.asarray(levels, dtype=np.int64),
+                                 64 - context.KEY_BITS).tolist() == expect
         if tok == end:
-            at = PathState.start(atlas, 4)
+            at = PathState.start(atlas, depth)
         else:
             state = at.state
             for intron in voc.introns(tok):

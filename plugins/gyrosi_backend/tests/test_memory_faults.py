@@ -14,6 +14,7 @@ import pytest
 
 from gyrosi_engine.memory import files
 from gyrosi_engine.memory.store import BATCH_TOKENS, JOURNAL, SNAPSHOT
+from gyrosi_engine.settings import GyroConfig
 
 from .test_learn_cli import learned, one_error
 
@@ -33,7 +34,7 @@ def learn_sentence(cli: Cli, home: Path, config: Path, tmp_path: Path) -> Path:
     return text
 
 
-def batch(tokens: np.ndarray, depth: int = 6) -> bytes:
+def batch(tokens: np.ndarray, depth: int = GyroConfig().depth) -> bytes:
     # the path: `depth` tokens and the boundary state (`PathState.packed()`)
     return files.encode_batch(files.JournalBatch(tokens.astype(np.int64), True, (0,) * (depth + 1)))
 
@@ -208,7 +209,7 @@ def test_reset_recovers_a_damaged_memory_as_the_error_advises(
     assert kit.stats(home, config)["entries"] == 0
 
 
-def test_a_memory_learned_at_depth_6_is_refused_at_depth_5(
+def test_a_memory_learned_at_the_default_depth_is_refused_at_depth_5(
     cli: Cli, kit: Kit, home_cfg: tuple[Path, Path], tmp_path: Path
 ) -> None:
     home, config = home_cfg
@@ -219,6 +220,7 @@ def test_a_memory_learned_at_depth_6_is_refused_at_depth_5(
     done = cli.run(home, "memory", "stats", "--config", str(shallow))
     assert done.returncode != 0
     error = one_error(done.stderr)
-    assert "depth 6" in error and "depth 5" in error, error
+    default = GyroConfig().depth
+    assert f"depth {default}" in error and "depth 5" in error, error
     assert snapshot.read_bytes() == before
-    assert kit.stats(home, config)["depth"] == 6  # still opens as learned
+    assert kit.stats(home, config)["depth"] == default  # still opens as learned

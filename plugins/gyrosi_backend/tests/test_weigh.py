@@ -79,11 +79,11 @@ class ReferenceGenerator(Generator):
     kept keys."""
 
     def keys(self, at: PathState) -> list[int]:
-        return context.path_keys(at.tokens, int(self.orbit_of[at.state]))
+        return context.path_keys(at.tokens, int(self.orbit_of[at.state]), self.levels)
 
     def _chained(self, keys: list[int], address: int) -> tuple[int, int, int]:
         learned_at = self.memory.passive.learned_at
-        for d in range(self.depth, 0, -1):
+        for d in range(self.top, 0, -1):
             token, n = learned_at(keys[d], address)
             if token >= 0:
                 return token, d, n
@@ -91,10 +91,13 @@ class ReferenceGenerator(Generator):
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
         keys = self.keys(at)
-        if at.address >= 0 and self._chained(keys, at.address + 1)[0] == token:
-            return at.address + 1, at.run + 1
+        if at.address >= 0:
+            learned = self._chained(keys, at.address + 1)[0]
+            if learned == token or (learned < 0 and self._verified(at, [token],
+                                                                   at.address + 2) >= 0):
+                return at.address + 1, at.run + 1
         address_of = self.memory.passive.address_of
-        for d in range(self.depth, 0, -1):
+        for d in range(self.top, 0, -1):
             address = address_of(keys[d], token)
             if address >= 0:
                 return address, d + 1
@@ -105,7 +108,7 @@ class ReferenceGenerator(Generator):
         return reference_choice(self, state, keys, deepest, taken)
 
     def _deepest(self, keys: list[int], most: int) -> tuple[int, list[int]]:
-        for d in range(min(most, self.depth), 0, -1):
+        for d in range(min(most, self.top), 0, -1):
             if cands := self._lookup(keys[d]):
                 return d, cands
         return 0, []
@@ -148,7 +151,8 @@ def pydoc(tmp_path_factory: pytest.TempPathFactory, built_home: Path
 
     home = tmp_path_factory.mktemp("weigh-home")
     (home / "atlas").symlink_to(built_home / "atlas")
-    engine = Engine(GyroConfig(starter=False), home=home)
+    # depth 8: levels 1-6 and 8 (one skipped length), and walks short enough to close loops
+    engine = Engine(GyroConfig(starter=False, depth=8), home=home)
     texts = list(topics.values())
     engine.learn_texts(texts[:-8])
     engine.memory.compact()  # the per-context cap, as a memory that was opened again has it
@@ -179,8 +183,8 @@ def test_kernel_weighs_every_context_of_a_learned_memory_as_python_does(
         at = engine.start()
         for token in stream:
             keys = gen.keys(at)
-            found = gen._deepest(keys, gen.depth)
-            assert found == reference._deepest(keys, gen.depth)
+            found = gen._deepest(keys, gen.top)
+            assert found == reference._deepest(keys, gen.top)
             for deepest in {found[0], 0}:
                 weight, recency, top = reference_weights(reference, keys, deepest)
                 got_weight, got_recency = kernel_weights(gen, keys, deepest)
@@ -243,7 +247,7 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
     cap = gen.memory.passive.per_context
     try:
         for trial in range(300):
-            keys = [rng.getrandbits(40) for _ in range(gen.depth + 1)]
+            keys = [rng.getrandbits(40) for _ in range(gen.top + 1)]
             entries: dict[int, tuple[int, int, int]] = {}
             seq = 0
             for key in keys:
@@ -264,8 +268,8 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
                 np.asarray([c for _, c, _ in rows], np.uint16),
                 np.asarray([s for _, _, s in rows], np.uint16))
             gen.memory.passive.per_context = rng.choice((64, 5, 3))  # 5, 3: read as capped
-            deepest, cands = gen._deepest(keys, gen.depth)
-            assert (deepest, cands) == reference._deepest(keys, gen.depth)
+            deepest, cands = gen._deepest(keys, gen.top)
+            assert (deepest, cands) == reference._deepest(keys, gen.top)
             state = rng.randrange(len(gen.ontology))
             for flags in FLAGS:
                 set_flags(gen, *flags)
@@ -301,7 +305,7 @@ def test_an_empty_memory_and_a_path_with_no_context(pydoc: tuple[Engine, list[li
     try:
         empty = np.empty(0, np.uint16)
         passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32), empty, empty)
-        assert gen._deepest(keys, gen.depth) == (0, [])
+        assert gen._deepest(keys, gen.top) == (0, [])
         assert gen.weigh(0, keys, 0) == -1
         assert gen.weigh(0, keys, 0, set()) == -1
     finally:

@@ -9,7 +9,7 @@ import pytest
 from gyrosi_core.config import Config
 from gyrosi_core.events import Event, MessageEnd, TurnEnd
 from gyrosi_core.plugins import PluginHost
-from gyrosi_core.turn import Conversation, TurnEngine, build_engine
+from gyrosi_core.turn import Conversation, TurnEngine, plan_engine
 
 
 def call(match: str, recipient: str, text: str | dict[str, Any], *,
@@ -33,7 +33,7 @@ def build(rules: list[dict[str, Any]], tools: dict[str, dict[str, Any]],
     host.register(stub)
     host.register(tools_oss)
     config = Config.model_validate({"backends": {"stub": {"script": rules}}, "tools": tools})
-    return build_engine(host, config, "stub", enable_tools=enable)
+    return plan_engine(host, config, "stub", enable_tools=enable).build()
 
 
 class Chat:

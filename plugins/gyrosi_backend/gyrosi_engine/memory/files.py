@@ -115,6 +115,24 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
             f.write(part)
 
 
+def recorded_depth(snapshot: Path, journal: Path) -> int | None:
+    """The context depth a memory of this format was learned with, from its snapshot's header
+    or else its journal's (no checksum is checked here: opening the memory does that); None
+    when neither holds one."""
+    for path, magic, head in ((snapshot, SNAP_MAGIC, SNAP_HEAD), (journal, JOURNAL_MAGIC,
+                                                                   JOURNAL_HEAD)):
+        try:
+            with path.open("rb") as f:
+                data = f.read(head.size)
+        except OSError:
+            continue
+        if len(data) == head.size and data[:8] == magic:
+            fmt, depth = struct.unpack_from("<II", data, 8)
+            if fmt in READS:
+                return int(depth)
+    return None
+
+
 def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
     hint = "restore a backup, or start again with `gyrosi memory reset --yes`"
     try:

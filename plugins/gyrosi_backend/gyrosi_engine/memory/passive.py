@@ -137,7 +137,7 @@ class Passive:
             self.ident = batch.ident[live]
             self.meta = (batch.seq[live] << np.uint32(1)) | odd[live]
             self.count = _saturate(count[live])
-            self.spread = np.zeros(len(self.ident), np.uint16)
+            self.spread = zero[live].astype(np.uint16)  # a zero-streak token's spread is 1
             new_lower = batch.lower
         else:
             pos = np.searchsorted(self.ident, batch.ident)
@@ -159,25 +159,33 @@ class Passive:
             self.ident = np.insert(ident, pos[new], batch.ident[new])
             self.meta = np.insert(meta, pos[new], meta_new)
             self.count = np.insert(kept, pos[new], _saturate(count[new]))
-            self.spread = np.insert(spread, pos[new], np.uint16(0))
+            self.spread = np.insert(spread, pos[new], zero[new].astype(np.uint16))
             new_lower = batch.lower[~hit]
         self._spread(new_lower[new_lower != NO_LOWER])
 
     def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
         """Add another memory's spreads to these entries (an import)."""
         with self.swap:
+            self.spread = self.spread.copy()  # readers may hold the current array
             self._spread(ident, spread.astype(np.int64))
 
     def _spread(self, lower: npt.NDArray[np.uint64],
                 by: npt.NDArray[np.int64] | int = 1) -> None:
-        """`by` more distinct longer contexts for each of these entries (repeats add up)."""
+        """`by` more distinct longer contexts for each of these entries (repeats add up), in
+        place: only the entries named are touched (a zero-streak token's stays 1), so a batch
+        costs what it names, not the memory's size."""
         pos = np.searchsorted(self.ident, lower)
         found = pos < len(self.ident)
         found[found] = self.ident[pos[found]] == lower[found]
-        grown = self.spread.astype(np.int64)
-        np.add.at(grown, pos[found], by if isinstance(by, int) else by[found])
-        tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
-        self.spread = np.where(self.zero_fold[tok], 1, _saturate(grown)).astype(np.uint16)
+        at = pos[found]
+        if not len(at):
+            return
+        rows, slot = np.unique(at, return_inverse=True)
+        added = np.zeros(len(rows), np.int64)
+        np.add.at(added, slot, by if isinstance(by, int) else by[found])
+        tok = (self.ident[rows] & np.uint64(TOKEN_MASK)).astype(np.intp)
+        grown = self.spread[rows].astype(np.int64) + added
+        self.spread[rows] = np.where(self.zero_fold[tok], 1, _saturate(grown))
 
     def _cap_contexts(self) -> None:
         """Keep the `per_context` most recent tokens of every context (one compiled pass)."""
@@ -251,7 +259,8 @@ class Passive:
             count = self.count
         if self._discounts[0] is count:
             return self._discounts[1]
-        n = np.bincount(np.minimum(count, 4), minlength=5)[1:].astype(float)
+        # n1..n4: how many entries were seen exactly 1, 2, 3 and 4 times (5 and more lumped apart)
+        n = np.bincount(np.minimum(count, 5), minlength=6)[1:5].astype(float)
         found = DEFAULT_DISCOUNTS
         if n.all():
             y = n[0] / (n[0] + 2 * n[1])

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock, Timeout
 
-from .. import fsio
+from .. import context, fsio
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
@@ -135,6 +135,7 @@ class Memory:
                 f"The memory folder {root} is not a folder; move it aside or set GYROSI_HOME "
                 f"to another folder.")
         self.vocab, self.atlas, self.depth = vocab, atlas, depth
+        self.levels = context.levels(depth)  # the keyed context lengths
         self.per_token = per_token
         self.stream = Stream(vocab, atlas, depth, end_token)
         self.passive = Passive(zero_fold=vocab.zero_streak, per_context=per_context)
@@ -372,7 +373,7 @@ class Memory:
         `mapper` (`learn_map`), by its workers, several batches ahead (the same bytes)."""
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
-        most = MAX_BATCH_RECORDS // (self.depth + 1)
+        most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
 
         def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch,
                                          list[tuple[int, str]], Callable[[int], PathState]]]:
@@ -517,6 +518,15 @@ class Memory:
             stray_bytes=sum(size(p) for p in strays), documents=self.index.documents,
             passages=self.index.passages, postings=self.index.postings(),
         )
+
+
+def memory_depth(root: Path, configured: int, chosen: bool) -> int:
+    """The context depth to open the memory in `root` with: the configured one when it was
+    chosen in the configuration, else the one the memory was learned with (a memory learned
+    before the default changed keeps working), else the configured default."""
+    if chosen:
+        return configured
+    return files.recorded_depth(root / SNAPSHOT, root / JOURNAL) or configured
 
 
 def aside_path(path: Path, why: str = "damaged") -> Path:

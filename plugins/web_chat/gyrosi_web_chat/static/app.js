@@ -4,6 +4,7 @@
 // and a new turn continues with previous_response_id.
 
 import { APIError, apiKey, getResponse, listModels, streamResponse } from './api.js';
+import { el } from './dom.js';
 import { ResponseView } from './view.js';
 
 const $ = (id) => document.getElementById(id);
@@ -60,13 +61,6 @@ function saveSettings() {
 
 // -- the page -------------------------------------------------------------------------------
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function notice(text) {
   ui.notice.textContent = text || '';
   ui.notice.hidden = !text;
@@ -111,25 +105,26 @@ function setBusy(busy) {
   if (!busy) ui.prompt.focus();
 }
 
-function newChat() {
-  stop();
-  current = null;
-  ui.transcript.replaceChildren();
-  notice('');
-  drawList();
-  ui.app.classList.remove('show-sidebar');
-  ui.prompt.focus();
-}
-
-async function openConversation(id) {
-  const conv = loadConversations().find((c) => c.id === id);
-  if (!conv) return;
+// A new chat (conv null) and a stored conversation open alike: the running answer stopped,
+// the transcript and notice cleared, the list redrawn with `conv` marked.
+function switchTo(conv) {
   stop();
   current = conv;
   ui.transcript.replaceChildren();
   notice('');
   drawList();
   ui.app.classList.remove('show-sidebar');
+}
+
+function newChat() {
+  switchTo(null);
+  ui.prompt.focus();
+}
+
+async function openConversation(id) {
+  const conv = loadConversations().find((c) => c.id === id);
+  if (!conv) return;
+  switchTo(conv);
   for (const turn of conv.turns) {
     userTurn(turn.input);
     const view = new ResponseView(ui.transcript);

@@ -6,6 +6,8 @@
 // Inline: code spans, links and bare URLs, bold, italic. An unclosed fence (a streaming
 // answer) renders as code so far.
 
+import { el } from './dom.js';
+
 const FENCE = /^\s*(`{3,}|~{3,})\s*([\w+#.-]*)/;
 const HEADING = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
 const RULE = /^\s*([-*_])(\s*\1){2,}\s*$/;
@@ -19,13 +21,6 @@ const INLINE = new RegExp([
   /(?<![\w*])(\*|_)(?=[^\s*_])([\s\S]*?[^\s*_])\7(?![\w*])/.source,  // 7,8 italic
   /(https?:\/\/[^\s<>()[\]]*[^\s<>()[\].,;:!?'"])/.source,  // 9 bare URL
 ].join('|'), 'g');
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 // An anchor for `url` when it is http(s) or mailto, else null (javascript:, data:, relative).
 export function safeLink(url, text) {

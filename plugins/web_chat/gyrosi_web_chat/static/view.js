@@ -2,14 +2,8 @@
 // stored response object when a conversation is reopened. Every model-written string goes in
 // with textContent (or through the safe Markdown renderer).
 
+import { el } from './dom.js';
 import { renderMarkdown, safeLink } from './markdown.js';
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function textOf(parts) {
   return (parts || []).map((p) => p.text || '').join('');
