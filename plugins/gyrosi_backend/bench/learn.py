@@ -1,19 +1,32 @@
 """Learning benchmark: end-to-end MB/s next to tiktoken's own encode rate on the same text.
 
-    python plugins/gyrosi_backend/bench/learn.py [--runs 3] [--corpus pydoc,stdlib] [--cap 20e6]
+    python plugins/gyrosi_backend/bench/learn.py [--runs 3] [--corpus pydoc,stdlib,docs]
+        [--cap 20e6] [--workers 1,2] [--cluster local] [--processes]
 
 End to end = tokenise + boundary states + context keys + fold + journal writes + the final
 compaction into a snapshot, into an empty memory (a fresh GYROSI_HOME whose atlas is a symlink to
 the default home's), learning every document as one message. Corpora: `pydoc_data.topics` (each
 topic a message, dict order) and the standard library's .py/.txt/.rst files in sorted path order,
-capped at `--cap` bytes. Each run is a fresh subprocess (so peak RSS is its own) that also times
-tiktoken's `encode_ordinary` (o200k_harmony, one thread) over the same texts: the faster of one
-pass before and one after the engine's, so the ratio errs against the engine. Prints medians.
+capped at `--cap` bytes; `docs`: Debian's package documentation on this machine (/usr/share/doc:
+READMEs, changelogs and copyright files, gzipped ones unpacked, in sorted path order) then the
+license texts of /usr/share/common-licenses, capped at `--cap` bytes. Each run is a fresh
+subprocess (so peak RSS is its own) that also times tiktoken's `encode_ordinary` (o200k_harmony,
+one thread) over the same texts: the faster of one pass before and one after the engine's, so the
+ratio errs against the engine. Prints medians.
 Target (GYROSI_ENGINE.md §6): engine >= 50% of tiktoken's rate (>= 10 MB/s on this machine).
+
+Modes (one column each in the summary): `--workers 1,2` learns with that many local threads
+(`learn_map.LocalMapper`; 1 is `Memory.learn_stream`'s own pipeline), `--processes` adds the same
+counts as worker processes, `--cluster local` a Dask `LocalCluster` with the largest worker count
+(its start-up is timed apart, not in the rate; peak RSS is the client's, and the largest
+worker's is shown beside it). Every mode must give the same snapshot bytes (checked).
 """
 
 import argparse
+import gzip
+import hashlib
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -27,12 +40,53 @@ TARGET_RATIO = 0.5
 TARGET_MBS = 10.0
 
 
-def child(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, Any]:
+def docs_corpus(cap: int) -> list[tuple[str, str]]:
+    """(path, text) of /usr/share/doc's text files (gzipped ones unpacked; binary and non-UTF-8
+    ones left out) in sorted path order, then /usr/share/common-licenses, until `cap` bytes."""
+    paths = sorted(p for p in Path("/usr/share/doc").rglob("*") if p.is_file()) + \
+        sorted(p for p in Path("/usr/share/common-licenses").rglob("*") if p.is_file())
+    out: list[tuple[str, str]] = []
+    total = 0
+    for path in paths:
+        try:
+            data = path.read_bytes()
+            if path.suffix == ".gz":
+                data = gzip.decompress(data)
+            text = data.decode("utf-8")
+        except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
+            continue
+        if not text.strip() or "\x00" in text[:8192]:
+            continue
+        out.append((str(path), text))
+        total += len(data)
+        if total >= cap:
+            break
+    return out
+
+
+def corpus_texts(corpus: str, cap: int) -> list[tuple[str, str]]:
+    if corpus == "pydoc":
+        return benchlib.pydoc_topics()
+    return docs_corpus(cap) if corpus == "docs" else benchlib.stdlib_corpus(cap)
+
+
+def make_mapper(mode: str) -> Any:
+    """`N` threads (1: no mapper), `pN` worker processes, `localN` a Dask LocalCluster."""
+    from gyrosi_engine.learn_map import DaskMapper, LocalMapper
+
+    if mode.startswith("local"):
+        return DaskMapper("local", workers=int(mode[5:]))
+    if mode.startswith("p"):
+        return LocalMapper(int(mode[1:]), processes=True)
+    return LocalMapper(int(mode)) if int(mode) > 1 else None
+
+
+def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> dict[str, Any]:
     from gyrosi_engine import kernels
     from gyrosi_engine.engine import Engine
     from gyrosi_engine.vocab import vocab
 
-    docs = benchlib.pydoc_topics() if corpus == "pydoc" else benchlib.stdlib_corpus(cap)
+    docs = corpus_texts(corpus, cap)
     texts = [text for _, text in docs]
     size = benchlib.utf8_bytes(texts)
     encode = vocab().encoding.encode_ordinary
@@ -53,25 +107,36 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, An
         kernels.warm()  # numba loads its cached machine code on first call: start-up too
         open_s = time.perf_counter() - t
         t = time.perf_counter()
-        engine.learn_texts(texts)
+        mapper = make_mapper(mode)
+        mapper_s = time.perf_counter() - t
+        t = time.perf_counter()
+        engine.learn_texts(texts, mapper=mapper)
         learn_s = time.perf_counter() - t
+        if mapper is not None:
+            mapper.close()
         t = time.perf_counter()
         engine.memory.compact()
         compact_s = time.perf_counter() - t
         stats = engine.memory.stats()
         engine.close()
+        digest = hashlib.sha256(engine.memory.snapshot_path.read_bytes()).hexdigest()
     tik_after, _ = tiktoken_pass()
     return {
         "docs": len(texts), "bytes": size, "tik_s": min(tik_before, tik_after),
         "tik_tokens": tik_tokens, "open_s": open_s, "learn_s": learn_s, "compact_s": compact_s,
         "tokens": stats.tokens_learned, "entries": stats.entries, "contexts": stats.contexts,
         "snapshot_bytes": stats.snapshot_bytes, "bytes_per_entry": stats.bytes_per_entry,
-        "rss_before": rss_before, "peak_rss": benchlib.peak_rss(),
+        "rss_before": rss_before, "peak_rss": benchlib.peak_rss(), "mode": mode,
+        "mapper_s": mapper_s, "digest": digest,
+        # worker processes (a process pool, a local cluster's), reaped by now: the largest
+        "child_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     }
 
 
-def run_child(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", corpus, "--cap", str(cap), "--atlas", str(atlas)]
+def run_child(corpus: str, cap: int, atlas: Path, depth: int | None,
+              mode: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", corpus, "--cap", str(cap), "--atlas", str(atlas),
+           "--mode", mode]
     if depth is not None:
         cmd += ["--depth", str(depth)]
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -90,7 +155,7 @@ def report(corpus: str, runs: list[dict[str, Any]]) -> None:
     ratio = med(r["bytes"] / (r["learn_s"] + r["compact_s"]) / (r["bytes"] / r["tik_s"])
                 for r in runs)
     p = benchlib.print_line
-    print(f" corpus {corpus}: {r0['docs']:,} messages, {mb:.2f} MB UTF-8")
+    print(f" corpus {corpus}: {r0['docs']:,} messages, {mb:.2f} MB UTF-8; mode {r0['mode']}")
     p("end to end incl. compaction", f"{end_rate:.2f} MB/s", f">= {TARGET_MBS:g} MB/s",
       end_rate >= TARGET_MBS)
     p("tiktoken encode_ordinary, same text", f"{tik_rate:.2f} MB/s")
@@ -112,15 +177,42 @@ def report(corpus: str, runs: list[dict[str, Any]]) -> None:
     p("peak RSS of the run", f"{med(r['peak_rss'] for r in runs) / 2**20:.0f} MiB")
     p("  of which before learning (text, vocab)",
       f"{med(r['rss_before'] for r in runs) / 2**20:.0f} MiB")
-    same = len({(r["tokens"], r["entries"], r["snapshot_bytes"]) for r in runs}) == 1
-    p("identical memory size across runs", "yes" if same else "NO")
+    same = len({r["digest"] for r in runs}) == 1
+    p("identical snapshot bytes across runs", "yes" if same else "NO")
+
+
+def summary(corpus: str, by_mode: dict[str, list[dict[str, Any]]]) -> None:
+    """One line per mode: the figures issue 16 asks for, and whether the bytes agree."""
+    med = statistics.median
+    digests = {r["digest"] for runs in by_mode.values() for r in runs}
+    first = next(iter(by_mode.values()))[0]
+    print(f" summary, corpus {corpus} ({first['bytes'] / 1e6:.2f} MB, {first['docs']:,} "
+          f"messages; medians of {len(next(iter(by_mode.values())))} runs):")
+    print(f"  {'mode':<10} {'learn MB/s':>10} {'/ tiktoken':>10} {'peak RSS':>9} "
+          f"{'worker RSS':>10} {'start-up':>9}")
+    for mode, runs in by_mode.items():
+        end_s = med(r["learn_s"] + r["compact_s"] for r in runs)
+        ratio = med(r["tik_s"] / (r["learn_s"] + r["compact_s"]) for r in runs)
+        worker = med(r["child_rss"] for r in runs)
+        print(f"  {mode:<10} {runs[0]['bytes'] / 1e6 / end_s:>10.2f} {ratio:>10.3f} "
+              f"{med(r['peak_rss'] for r in runs) / 2**20:>6.0f} MiB "
+              f"{(f'{worker / 2**20:.0f} MiB' if worker else '-'):>10} "
+              f"{med(r['mapper_s'] for r in runs):>7.2f} s")
+    print(f"  same snapshot bytes in every mode and run: {'yes' if len(digests) == 1 else 'NO'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--corpus", default="pydoc,stdlib",
-                        help="comma-separated: pydoc, stdlib (default both)")
+                        help="comma-separated: pydoc, stdlib, docs (default pydoc,stdlib)")
+    parser.add_argument("--workers", default="1",
+                        help="comma-separated local worker counts, one mode each (default 1)")
+    parser.add_argument("--processes", action="store_true",
+                        help="also each worker count > 1 as worker processes")
+    parser.add_argument("--cluster", choices=["local"], default=None,
+                        help="also a Dask LocalCluster with the largest worker count")
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, default=benchlib.STDLIB_CAP,
                         help="bytes of the stdlib corpus (default 20e6)")
     parser.add_argument("--depth", type=int, default=None, help="context depth (default config)")
@@ -129,17 +221,33 @@ def main() -> None:
     args = parser.parse_args()
     cap = int(args.cap)
     if args.child:
-        print(json.dumps(child(args.child, cap, args.atlas, args.depth)))
+        print(json.dumps(child(args.child, cap, args.atlas, args.depth, args.mode or "1")))
         return
     corpora = [c.strip() for c in args.corpus.split(",") if c.strip()]
     for c in corpora:
-        if c not in ("pydoc", "stdlib"):
-            parser.error(f"unknown corpus {c!r}; use pydoc and/or stdlib")
+        if c not in ("pydoc", "stdlib", "docs"):
+            parser.error(f"unknown corpus {c!r}; use pydoc, stdlib and/or docs")
+    try:
+        counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    except ValueError:
+        parser.error("--workers takes comma-separated numbers, e.g. 1,2")
+    if not counts or min(counts) < 1:
+        parser.error("--workers takes numbers of at least 1")
+    modes = [str(n) for n in counts]
+    if args.processes:
+        modes += [f"p{n}" for n in counts if n > 1]
+    if args.cluster:
+        modes.append(f"local{max(counts)}")
     atlas = benchlib.atlas_root()
     print(benchlib.machine_line("learning benchmark", f"{args.runs} runs, medians"))
     for corpus in corpora:
-        runs = [run_child(corpus, cap, atlas, args.depth) for _ in range(args.runs)]
-        report(corpus, runs)
+        by_mode: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for _ in range(args.runs):  # the modes interleaved: the machine's load falls on each
+            for mode in modes:
+                by_mode[mode].append(run_child(corpus, cap, atlas, args.depth, mode))
+        for runs in by_mode.values():
+            report(corpus, runs)
+        summary(corpus, by_mode)
     print(benchlib.machine_line("done", f"{args.runs} runs, medians"))
 
 

@@ -19,7 +19,8 @@ from gyrosi_core.home import gyrosi_home
 from .address import AddressBook
 from .atlas import AtlasPaths, Reporter, ensure_atlas
 from .generate import Generator
-from .learn import PathState, chunks
+from .learn import CHUNK_CHARS, PathState, chunks
+from .learn_map import Mapper, encode_pieces
 from .memory.store import Memory, Piece, memory_depth
 from .settings import GyroConfig
 from .vocab import vocab
@@ -58,11 +59,15 @@ class Engine:
     def encode(self, text: str) -> list[int]:
         return self.vocab.encoding.encode_ordinary(text)
 
-    def message_pieces(self, texts: Iterable[str | tuple[str, str]]) -> Iterator[Piece]:
+    def message_pieces(self, texts: Iterable[str | tuple[str, str]],
+                       mapper: Mapper | None = None) -> Iterator[Piece]:
         """Token arrays of messages (one per text, each closed by `<|end|>`), tokenised by
-        `TOKENISERS` threads a few chunks ahead of the caller, in order. A text may come with its
-        document's name, `(name, text)`; the first piece of each message carries it ("" when
-        unnamed), so the content index can cite it."""
+        `TOKENISERS` threads (or `mapper`'s workers) a few chunks ahead of the caller, in order.
+        A text may come with its document's name, `(name, text)`; the first piece of each
+        message carries it ("" when unnamed), so the content index can cite it."""
+        if mapper is not None:
+            yield from self._mapped_pieces(texts, mapper)
+            return
         end = np.asarray([self.end_token], dtype=np.int64)
         encode = self.vocab.encoding.encode_ordinary
 
@@ -89,16 +94,45 @@ class Engine:
                 future, named = pending.popleft()
                 yield future.result(), named
 
+    def _mapped_pieces(self, texts: Iterable[str | tuple[str, str]],
+                       mapper: Mapper) -> Iterator[Piece]:
+        """`message_pieces` with the tokenising done by `mapper`'s workers, a parcel of about
+        `CHUNK_CHARS` characters (small documents together, a large one in chunks) a task."""
+        def parcels() -> Iterator[list[tuple[str, str | None]]]:
+            parcel: list[tuple[str, str | None]] = []
+            size = 0
+            for item in texts:
+                name, text = item if isinstance(item, tuple) else ("", item)
+                first: str | None = name
+                for piece in [*chunks(text), ""]:  # "": the message's end
+                    parcel.append((piece, first))
+                    first = None
+                    size += len(piece)
+                    if size >= CHUNK_CHARS:
+                        yield parcel
+                        parcel, size = [], 0
+            if parcel:
+                yield parcel
+
+        end = self.end_token
+        for parcel, tokens in mapper.imap(encode_pieces, parcels(),
+                                          lambda p: ([piece for piece, _ in p], end)):
+            for (_, name), piece in zip(parcel, tokens, strict=True):
+                yield piece.astype(np.int64), name
+
     def learn_texts(
         self, texts: Iterable[str | tuple[str, str]], *,
         on_batch: Callable[[int], None] | None = None,
         on_wait: Callable[[], None] | None = None,
+        mapper: Mapper | None = None,
     ) -> None:
         """Learn each text as one message, ending in a learned `<|end|>`; `(name, text)` names
-        the document for the content index."""
+        the document for the content index. The order of `texts` is the learned order: with a
+        `mapper` (`learn_map`: local workers or a Dask cluster) the memory is byte for byte the
+        one learned without."""
         with self.lock:
-            self.memory.learn_stream(self.message_pieces(texts), on_batch=on_batch,
-                                     on_wait=on_wait)
+            self.memory.learn_stream(self.message_pieces(texts, mapper), on_batch=on_batch,
+                                     on_wait=on_wait, mapper=mapper)
 
     def learn_prompts(self, messages: Iterable[list[int]]) -> None:
         """Learn conversation messages, each from a fresh path but with no `<|end|>`: what

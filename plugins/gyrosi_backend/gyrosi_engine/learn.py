@@ -77,10 +77,19 @@ class Stream:
     ) -> tuple[npt.NDArray[np.uint64], PathState, Callable[[int], PathState]]:
         """`keys`, and `path_at(j)`: the path before token j (where a passage starting there
         begins, for the content index)."""
-        n = len(tokens)
-        if n == 0:
+        if len(tokens) == 0:
             return np.empty((0, len(context.levels(self.depth)) + 1), np.uint64), at, \
                 lambda j: at
+        plan = self.plan(tokens, at)
+        keys = context.stream_keys(plan.before, plan.ext, plan.msg_start, self.orbit_of,
+                                   self.depth)
+        return keys, plan.final, plan.path_at
+
+    def plan(self, tokens: npt.NDArray[np.int64], at: PathState) -> "Plan":
+        """Everything of a walk but the keys: the boundary state before each token, where each
+        token's message starts, the carried tokens and the path after (cheap: one prefix scan).
+        `tokens` is not empty."""
+        n = len(tokens)
         fresh = np.empty(n, dtype=bool)
         fresh[0] = at.fresh
         fresh[1:] = tokens[:-1] == self.end_token
@@ -93,10 +102,8 @@ class Stream:
         before[0] = at.state
         before[1:] = after[:-1]
         before[fresh] = self.archetype
-        starts = np.where(fresh, np.arange(n), -(self.depth + 1))
-        msg_start = np.maximum.accumulate(starts)
+        msg_start = message_starts(fresh, self.depth)
         ext = np.concatenate([np.asarray(at.tokens, dtype=np.int64), tokens])
-        keys = context.stream_keys(before, ext, msg_start, self.orbit_of, self.depth)
         depth = self.depth
 
         def path_at(j: int) -> PathState:
@@ -109,7 +116,25 @@ class Stream:
             final = PathState.start(self.atlas, self.depth)
         else:
             final = path_at(n - 1).after(int(tokens[-1]), int(after[-1]))
-        return keys, final, path_at
+        return Plan(before, msg_start, ext, final, path_at)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A walk's boundary states and message starts (`Stream.plan`), before its keys."""
+
+    before: npt.NDArray[np.int64]  # the state before each token (atlas index)
+    msg_start: npt.NDArray[np.int64]  # where each token's message starts (< 0: before the walk)
+    ext: npt.NDArray[np.int64]  # the `depth` carried tokens, then the walk's
+    final: PathState  # the path after the walk
+    path_at: Callable[[int], PathState]  # the path before token j
+
+
+def message_starts(fresh: npt.NDArray[np.bool_], depth: int) -> npt.NDArray[np.int64]:
+    """Where the message holding each token starts (`fresh[j]`: token j starts one); before the
+    walk's first token reads as `-(depth + 1)`, so every carried token counts."""
+    starts = np.where(fresh, np.arange(len(fresh)), -(depth + 1))
+    return np.maximum.accumulate(starts)
 
 
 def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:

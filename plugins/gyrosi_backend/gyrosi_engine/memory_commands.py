@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -24,6 +25,9 @@ from gyrosi_core.errors import GyrosiError
 from gyrosi_core.frontend import resolve_config
 
 from .settings import GyroConfig
+
+if TYPE_CHECKING:
+    from .learn_map import Mapper
 
 BINARY_SNIFF = 8192
 CONFIG_OPTION = click.option(
@@ -131,10 +135,32 @@ def _skipped(found: Inputs) -> list[str]:
 def register(cli: click.Group) -> None:
     @cli.command()
     @click.argument("paths", nargs=-1, required=True)
+    @click.option("--workers", type=click.IntRange(min=1), default=None,
+                  help="Threads that tokenise and compute entries (default: every core); with "
+                       "--cluster local, its worker processes. Any number gives the same memory.")
+    @click.option("--cluster", metavar="ADDRESS", default=None,
+                  help="Send the map work (tokenising, entries) to the Dask scheduler at "
+                       "tcp://HOST:PORT, or 'local' for a LocalCluster on this machine; the "
+                       "memory is written here, the same bytes as learning alone.")
     @CONFIG_OPTION
-    def learn(paths: tuple[str, ...], config_file: str | None) -> None:
-        """Learn files, folders (recursively; text files only) or standard input ('-')."""
+    def learn(paths: tuple[str, ...], workers: int | None, cluster: str | None,
+              config_file: str | None) -> None:
+        """Learn files, folders (recursively; text files only) or standard input ('-').
+
+        Order (the same inputs in the same order give byte-identical memory): the arguments in
+        the order given, a folder's files in sorted path order (hidden ones skipped), standard
+        input last."""
         found = _collect(paths)
+        from .learn_map import mapper_for
+
+        mapper = mapper_for(workers, cluster)
+        try:
+            _learn(found, config_file, mapper)
+        finally:
+            if mapper is not None:
+                mapper.close()
+
+    def _learn(found: Inputs, config_file: str | None, mapper: "Mapper | None") -> None:
         engine = _engine(config_file)
         memory = engine.memory
         before_entries, before_tokens = len(memory.passive), memory.learned_here
@@ -159,7 +185,7 @@ def register(cli: click.Group) -> None:
 
             try:
                 engine.learn_texts(_texts(found, progress, task), on_batch=on_batch,
-                                   on_wait=on_wait)
+                                   on_wait=on_wait, mapper=mapper)
             except KeyboardInterrupt:
                 interrupted = True
         memory.compact()

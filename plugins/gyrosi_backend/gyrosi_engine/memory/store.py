@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -20,13 +21,16 @@ from .. import context, fsio
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
-from ..learn import PathState, Stream
+from ..learn import PathState, Plan, Stream
 from ..vocab import Vocab
 from . import files
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
 from .mark import MARK, Mark, read_mark, write_mark
 from .passive import MAX_BATCH_RECORDS, NO_LOWER, Batch, Passive, group
+
+if TYPE_CHECKING:
+    from ..learn_map import Mapper
 
 #: A learned piece: tokens, and the name of the document that starts at its first token (None:
 #: it continues the document before it).
@@ -362,16 +366,18 @@ class Memory:
         self, pieces: Iterable[Piece | npt.NDArray[np.int64]], at: PathState | None = None, *,
         on_wait: Callable[[], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
+        mapper: "Mapper | None" = None,
     ) -> PathState:
         """Learn token arrays in order, committing a batch at a time (see `BATCH_TOKENS`). The
-        next batch's entries are computed in a worker thread while this one is folded in."""
+        next batch's entries are computed in a worker thread while this one is folded in; with a
+        `mapper` (`learn_map`), by its workers, several batches ahead (the same bytes)."""
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
+        most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
 
         def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch,
                                          list[tuple[int, str]], Callable[[int], PathState]]]:
             here = start
-            most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
             # A fixed batch size: batch boundaries must not depend on timing or memory size
             # (they decide where the per-context cap applies).
             for tokens, docs in _batches(pieces, BATCH_TOKENS, most):
@@ -379,12 +385,43 @@ class Memory:
                 yield tokens, here, group(keys, tokens, 0), docs, path_at
                 here = final[0] = after
 
-        for tokens, before, batch, docs, path_at in ahead(prepared(), size=1,
-                                                          name="gyrosi-fold"):
+        if mapper is not None:
+            work = self._mapped(_batches(pieces, BATCH_TOKENS, most), start, final, mapper)
+        else:
+            work = ahead(prepared(), size=1, name="gyrosi-fold")
+        for tokens, before, batch, docs, path_at in work:
             self._commit(tokens, before, batch, docs, path_at, on_wait)
             if on_batch:
                 on_batch(len(tokens))
         return final[0]
+
+    def _mapped(
+        self, batches: Iterable[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]],
+        start: PathState, final: list[PathState], mapper: "Mapper",
+    ) -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch, list[tuple[int, str]],
+                        Callable[[int], PathState]]]:
+        """`learn_stream`'s batches with their entries computed by `mapper`'s workers: the path
+        along the stream (one prefix scan) here, the keys and the grouping there."""
+        from ..learn_map import batch_entries
+
+        orbit_of, end, depth = self.stream.orbit_of, self.stream.end_token, self.depth
+
+        def planned() -> Iterator[tuple[npt.NDArray[np.int64], PathState,
+                                        list[tuple[int, str]], Plan]]:
+            here = start
+            for tokens, docs in batches:
+                plan = self.stream.plan(tokens, here)
+                yield tokens, here, docs, plan
+                here = final[0] = plan.final
+
+        def args(item: tuple[npt.NDArray[np.int64], PathState, list[tuple[int, str]], Plan]
+                 ) -> tuple[object, ...]:
+            tokens, here, _, plan = item
+            return (tokens.astype(np.int32), orbit_of[plan.before].astype(np.int32),
+                    tuple(int(t) for t in plan.ext[:depth]), here.fresh, end, depth)
+
+        for (tokens, here, docs, plan), batch in mapper.imap(batch_entries, planned(), args):
+            yield tokens, here, batch, docs, plan.path_at
 
     def _append(self, batch: files.JournalBatch) -> None:
         path = self.journal_path
