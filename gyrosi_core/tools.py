@@ -3,7 +3,8 @@
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -86,8 +87,20 @@ def _call_function(tool: FunctionTool, raw_args: str, loop: asyncio.AbstractEven
     except (TypeError, ValidationError) as exc:  # wrong, missing or mistyped arguments
         raise ToolCallError(f"Error: bad arguments for {tool.recipient}: {exc}.") from exc
     if inspect.isawaitable(result):
-        result = loop.run_until_complete(_await(result))
+        result = _run(loop, _await(result))
     return result if isinstance(result, str) else json.dumps(result)
+
+
+def _run[T](loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
+    """`work` on the conversation's loop. Called from code that runs inside another event loop
+    (a notebook, an async application, Playwright's sync API), this thread cannot run a second
+    loop, so the conversation's loop runs on a worker thread for the call."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here: the usual case
+        return loop.run_until_complete(work)
+    with ThreadPoolExecutor(1, thread_name_prefix="gyrosi-tool") as pool:
+        return pool.submit(loop.run_until_complete, work).result()
 
 
 async def _await(value: Awaitable[Any]) -> Any:
@@ -118,7 +131,7 @@ def dispatch(
             raise ToolCallError(f"Error: no tool named {recipient!r} (available: {known}).")
         if isinstance(tool, FunctionTool):
             return [tool_message(recipient, _call_function(tool, text, loop), call.channel)]
-        return loop.run_until_complete(_collect(tool, call))
+        return _run(loop, _collect(tool, call))
     except ToolCallError as exc:
         return [tool_message(recipient, str(exc), call.channel)]
     except Exception as exc:  # a tool bug must not end the user's session

@@ -326,3 +326,30 @@ def test_conversation_settings_override_the_core(make_engine):
     end = list(engine.user_turn(conv, "hello"))[-1]
     assert end.stop_reason == "length" and end.usage.completion_tokens == 3
     assert list(engine.user_turn(engine.new_conversation(), "hello"))[-1].stop_reason == "stop"
+
+
+def test_an_async_tool_runs_when_the_caller_is_inside_another_event_loop():
+    """A turn driven from code that runs in an event loop (a notebook, an async app, Playwright's
+    sync API) cannot run the conversation's loop on its own thread: the call still works."""
+    from gyrosi_core.tools import dispatch
+
+    async def double(n: int) -> str:
+        await asyncio.sleep(0)
+        return str(2 * n)
+
+    tool = FunctionTool.from_function(double)
+    call = Message.from_role_and_content(Role.ASSISTANT, '{"n": 21}').with_recipient(
+        "functions.double")
+    conversation_loop = asyncio.new_event_loop()
+
+    async def inside_a_running_loop() -> list[Message]:
+        return dispatch({"functions.double": tool}, call, conversation_loop)
+
+    try:
+        [reply] = asyncio.run(inside_a_running_loop())
+        assert reply.content[0].text == "42"
+        # and, as usual, from plain code on the same conversation loop
+        [again] = dispatch({"functions.double": tool}, call, conversation_loop)
+        assert again.content[0].text == "42"
+    finally:
+        conversation_loop.close()
