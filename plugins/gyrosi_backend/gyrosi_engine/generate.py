@@ -426,17 +426,15 @@ class Generator:
             token, d, n = self._chained(keys, address)
             if token >= 0:
                 return Step(token, state, 0, d, n), address + 1, "exact", None
-            layers = [(d, toks, seqs) for d in range(self.top, 0, -1)
-                      for toks, seqs in [entries(keys[d])] if toks]
-            verified = self._verified(at, [t for _, toks, _ in layers for t in toks],
-                                      address + 1)
-            if verified >= 0:
-                d, toks = next((d, toks) for d, toks, _ in layers if verified in toks)
-                return Step(verified, state, 0, d, len(toks)), address + 1, "verified", None
+            token, d, n = self._verified_among(at, keys, address + 1)
+            if token >= 0:
+                return Step(token, state, 0, d, n), address + 1, "verified", None
             if copy is not None:  # the same text learned again later: say what it says next
                 token, d, n = self._chained(keys, copy)
                 if token >= 0:
                     return Step(token, state, 0, d, n), address + 1, "copy", copy + 1
+            layers = [(d, toks, seqs) for d in range(self.top, 0, -1)
+                      for toks, seqs in [entries(keys[d])] if toks]
             if end is not None:  # the nearest learned occurrence ahead in the same document
                 ahead = [(s, t, d, len(toks)) for d, toks, seqs in layers
                          for t, s in zip(toks, seqs, strict=True) if address < s < end]
@@ -473,6 +471,17 @@ class Generator:
         mine, theirs = index.document_of(address, end), index.document_of(other, end)
         return (mine is not None and theirs is not None
                 and address - mine[1] == other - theirs[1])
+
+    def _verified_among(self, at: PathState, keys: list[int], address: int
+                        ) -> tuple[int, int, int]:
+        """`_verified` over every token the path's contexts hold, deepest first: the token,
+        its context's depth and how many tokens that context holds; (-1, 0, 0): none."""
+        passive = self.memory.passive
+        with passive.swap:
+            ident, meta = passive.ident, passive.meta
+        return kernels.verified_among(ident, meta, self._array(keys), self.top,
+                                      np.asarray(at.tokens[1:], dtype=np.int64), address,
+                                      self._levels, 64 - context.KEY_BITS)
 
     def _verified(self, at: PathState, candidates: list[int], address: int) -> int:
         """The candidate after which the token learned at `address` follows (-1: none): where

@@ -267,6 +267,28 @@ def verified(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
 
 
 @numba.njit(cache=True, nogil=True)
+def verified_among(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
+                   keys: npt.NDArray[np.uint64], most: int, before: npt.NDArray[np.int64],
+                   address: int, levels: npt.NDArray[np.int64], key_shift: int
+                   ) -> tuple[int, int, int]:
+    """`verified` over the tokens held by the deepest of the contexts `keys[most..1]` that
+    holds any: the token, that depth and how many tokens the context holds; (-1, 0, 0) when
+    none is verified. The deepest is enough: an entry moved on by a later occurrence is still
+    there, and a shallower context holds the same token among more (and more recent) others."""
+    tmask = np.uint64((1 << TOKEN_BITS) - 1)
+    one = np.empty(1, dtype=np.int64)
+    for d in range(most, 0, -1):
+        lo, hi = span(ident, keys[d])
+        for r in range(lo, hi):
+            one[0] = np.int64(ident[r] & tmask)
+            if verified(ident, meta, before, one, address, levels, key_shift) >= 0:
+                return int(one[0]), d, hi - lo
+        if hi > lo:
+            break
+    return -1, 0, 0
+
+
+@numba.njit(cache=True, nogil=True)
 def latest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
            keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
     """The address of `token`'s latest occurrence after the deepest context of `keys[1..most]`
@@ -420,4 +442,5 @@ def warm() -> None:
     latest(ident, meta, keys[0], 1, 0)
     verified(ident, meta, one, one, 0, one + 1, 24)
     path_keys(one, 0, one + 1, 24)
+    verified_among(ident, meta, keys[0], 1, one, 0, one + 1, 24)
     rank(ident, meta, ones, ones, keys[0], 0, 1, 1, np.zeros(4), False, True)

@@ -64,6 +64,6 @@ def test_a_token_whose_contexts_moved_on_is_found_from_the_token_after_it(
     said = answer(engine, harmony_encoding, "What do alpha gears need?")
     assert "see it for details. Alpha gears need whale oil" in said
     # without it, the nearest later occurrence (beta's ",") is said and the walk strays
-    monkeypatch.setattr(generate.Generator, "_verified", lambda self, at, c, a: -1)
+    monkeypatch.setattr(generate.Generator, "_verified_among", lambda self, at, k, a: (-1, 0, 0))
     assert "for details. Alpha gears" not in answer(engine, harmony_encoding,
                                                     "What do alpha gears need?")
