@@ -30,6 +30,7 @@ from . import kernels, physics
 from .vocab import Vocab, compose
 
 KEY_BITS = 40
+KEY_SHIFT = 64 - KEY_BITS  # a 64-bit hash keeps its top KEY_BITS bits
 _GOLDEN = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
@@ -88,7 +89,7 @@ def stream_keys(
     started before this stream).
     """
     return kernels.stream_keys(before, ext, msg_start, orbit_of, depth,
-                               np.asarray(levels(depth), dtype=np.int64), START, 64 - KEY_BITS)
+                               np.asarray(levels(depth), dtype=np.int64), START, KEY_SHIFT)
 
 
 #: The context lengths that are keyed (the *levels*): every length up to 6, then sparser, each
@@ -115,4 +116,4 @@ def path_keys(tokens: Sequence[int], orbit: int, lengths: Sequence[int] | None =
         keys.append(h)
     if lengths is not None:
         keys = [keys[0], *(keys[n] for n in lengths if n < len(keys))]
-    return [k >> (64 - KEY_BITS) for k in keys]
+    return [k >> KEY_SHIFT for k in keys]

@@ -210,7 +210,7 @@ class Generator:
             return held[1]
         array = kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
                                   int(self.orbit_of[at.state]), self._levels,
-                                  64 - context.KEY_BITS)
+                                  context.KEY_SHIFT)
         keys = array.tolist()
         self._keys = (at, keys, array)
         return keys
@@ -474,14 +474,14 @@ class Generator:
 
     def _verified_among(self, at: PathState, keys: list[int], address: int
                         ) -> tuple[int, int, int]:
-        """`_verified` over every token the path's contexts hold, deepest first: the token,
-        its context's depth and how many tokens that context holds; (-1, 0, 0): none."""
+        """`_verified` over the tokens of the deepest of the path's contexts that holds any:
+        the token, that depth and how many tokens the context holds; (-1, 0, 0): none."""
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
         return kernels.verified_among(ident, meta, self._array(keys), self.top,
                                       np.asarray(at.tokens[1:], dtype=np.int64), address,
-                                      self._levels, 64 - context.KEY_BITS)
+                                      self._levels, context.KEY_SHIFT)
 
     def _verified(self, at: PathState, candidates: list[int], address: int) -> int:
         """The candidate after which the token learned at `address` follows (-1: none): where
@@ -490,10 +490,9 @@ class Generator:
         passive = self.memory.passive
         with passive.swap:
             ident, meta = passive.ident, passive.meta
-        unique = list(dict.fromkeys(candidates))  # deepest context's first
         return kernels.verified(ident, meta, np.asarray(at.tokens[1:], dtype=np.int64),
-                                np.asarray(unique, dtype=np.int64), address, self._levels,
-                                64 - context.KEY_BITS)
+                                np.asarray(candidates, dtype=np.int64), address, self._levels,
+                                context.KEY_SHIFT)
 
     def _halts(self, step: Step | None, trace: Trace) -> bool:
         """Whether emission stops at this step (an exhausted ladder, a loop, a learned end),

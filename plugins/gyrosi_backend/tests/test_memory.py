@@ -189,7 +189,7 @@ def test_scalar_and_vector_context_keys_agree(voc: Vocab, atlas: Atlas, depth: i
         assert kernels.path_keys(np.asarray(at.tokens, dtype=np.int64),
                                  int(atlas.phenomenology[at.state]),
                                  np.asarray(levels, dtype=np.int64),
-                                 64 - context.KEY_BITS).tolist() == expect
+                                 context.KEY_SHIFT).tolist() == expect
         if tok == end:
             at = PathState.start(atlas, depth)
         else:
