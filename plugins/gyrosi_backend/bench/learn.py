@@ -1,7 +1,8 @@
 """Learning benchmark: end-to-end MB/s next to tiktoken's own encode rate on the same text.
 
     python plugins/gyrosi_backend/bench/learn.py [--runs 3] [--corpus pydoc,stdlib,docs]
-        [--cap 20e6] [--workers 1,2] [--cluster local] [--processes]
+        [--cap 20e6 | --sizes 1e6,10e6,30e6,100e6] [--workers 1,2] [--cluster local]
+        [--processes]
 
 End to end = tokenise + boundary states + context keys + fold + journal writes + the final
 compaction into a snapshot, into an empty memory (a fresh GYROSI_HOME whose atlas is a symlink to
@@ -14,6 +15,9 @@ subprocess (so peak RSS is its own) that also times tiktoken's `encode_ordinary`
 one thread) over the same texts: the faster of one pass before and one after the engine's, so the
 ratio errs against the engine. Prints medians.
 Target (GYROSI_ENGINE.md §6): engine >= 50% of tiktoken's rate (>= 10 MB/s on this machine).
+Issue 16's figures, per size: each batch's time (first, last, median; a batch that folded the
+delta into a new base apart), peak RSS (<= 1.5 GiB), bytes per learned token on disk (<= 16),
+the learned memory's reopen time (<= 0.5 s) and generation rate on it.
 
 Modes (one column each in the summary): `--workers 1,2` learns with that many local threads
 (`learn_map.LocalMapper`; 1 is `Memory.learn_stream`'s own pipeline), `--processes` adds the same
@@ -30,6 +34,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -99,6 +104,7 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
 
     tik_before, tik_tokens = tiktoken_pass()
     rss_before = benchlib.peak_rss()
+    anon = AnonPeak()
     settings = benchlib.settings(depth)
     with benchlib.temp_home(atlas) as home:
         t = time.perf_counter()
@@ -109,8 +115,18 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
         t = time.perf_counter()
         mapper = make_mapper(mode)
         mapper_s = time.perf_counter() - t
-        t = time.perf_counter()
-        engine.learn_texts(texts, mapper=mapper)
+        # each batch's wall time (from the end of the one before), and whether it folded the
+        # delta into a new base (a new generation): the cost of a batch as the memory grows
+        batches: list[tuple[float, bool, int]] = []
+        last = [time.perf_counter(), engine.memory.generation]
+
+        def on_batch(n: int) -> None:
+            now, generation = time.perf_counter(), engine.memory.generation
+            batches.append((now - last[0], generation != last[1], n))
+            last[:] = [now, generation]
+
+        t = last[0] = time.perf_counter()
+        engine.learn_texts(texts, mapper=mapper, on_batch=on_batch)
         learn_s = time.perf_counter() - t
         if mapper is not None:
             mapper.close()
@@ -119,18 +135,73 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
         compact_s = time.perf_counter() - t
         stats = engine.memory.stats()
         engine.close()
-        digest = hashlib.sha256(engine.memory.snapshot_path.read_bytes()).hexdigest()
+        digest = file_digest(engine.memory.snapshot_path)
+        t = time.perf_counter()
+        again = Engine(settings, home=home)  # the atlas is loaded already: the memory's open
+        reopen_s = time.perf_counter() - t
+        gen_tokens, gen_s = generate_rate(again)
+        again.close()
+    anon.stop()
     tik_after, _ = tiktoken_pass()
     return {
+        "peak_anon": anon.peak,
         "docs": len(texts), "bytes": size, "tik_s": min(tik_before, tik_after),
         "tik_tokens": tik_tokens, "open_s": open_s, "learn_s": learn_s, "compact_s": compact_s,
         "tokens": stats.tokens_learned, "entries": stats.entries, "contexts": stats.contexts,
         "snapshot_bytes": stats.snapshot_bytes, "bytes_per_entry": stats.bytes_per_entry,
         "rss_before": rss_before, "peak_rss": benchlib.peak_rss(), "mode": mode,
-        "mapper_s": mapper_s, "digest": digest,
+        "mapper_s": mapper_s, "digest": digest, "reopen_s": reopen_s,
+        "gen_tokens": gen_tokens, "gen_s": gen_s, "batches": batches,
         # worker processes (a process pool, a local cluster's), reaped by now: the largest
         "child_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     }
+
+
+class AnonPeak:
+    """The peak of this process's anonymous resident memory (RssAnon, sampled every 20 ms):
+    peak RSS also counts the memory-mapped snapshot's pages, which are clean and which the
+    kernel drops under memory pressure (read again from the file when wanted)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.02):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    self.peak = max(self.peak, int(line.split()[1]) * 1024)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+GEN_PROMPTS = ("Copyright (C) ", "This package provides", "  * New upstream release",
+               "def __init__(self", "Permission is hereby granted", "The GNU General Public")
+
+
+def generate_rate(engine: Any, max_tokens: int = 400) -> tuple[int, float]:
+    """Tokens generated from a few prompts on the learned memory, and their wall time."""
+    from gyrosi_engine.generate import Trace
+
+    gen = engine.generator
+    prompts = [engine.encode(p) for p in GEN_PROMPTS]
+    gen.emit(gen.walk(engine.start(), prompts[0]), 10, Trace())  # warm
+    n, t = 0, time.perf_counter()
+    for tokens in prompts:
+        n += sum(1 for _ in gen.emit(gen.walk(engine.start(), tokens), max_tokens, Trace()))
+    return n, time.perf_counter() - t
 
 
 def run_child(corpus: str, cap: int, atlas: Path, depth: int | None,
@@ -172,11 +243,38 @@ def report(corpus: str, runs: list[dict[str, Any]]) -> None:
     p("contexts", f"{r0['contexts']:,}")
     p("entries per learned token", f"{r0['entries'] / max(1, r0['tokens']):.2f}")
     p("snapshot on disk", f"{r0['snapshot_bytes'] / 1e6:.2f} MB")
-    p("bytes per stored entry on disk", f"{r0['bytes_per_entry']:.2f} B", "<= 16 B",
-      r0["bytes_per_entry"] <= 16)
-    p("peak RSS of the run", f"{med(r['peak_rss'] for r in runs) / 2**20:.0f} MiB")
+    p("bytes per stored entry on disk", f"{r0['bytes_per_entry']:.2f} B")
+    per_token = r0["snapshot_bytes"] / max(1, r0["tokens"])
+    p("bytes per learned token on disk", f"{per_token:.1f} B", "<= 16 B", per_token <= 16)
+    rss = med(r["peak_rss"] for r in runs)
+    p("peak RSS of the run", f"{rss / 2**20:.0f} MiB", "<= 1.5 GiB", rss <= 1.5 * 2**30)
+    anon = med(r["peak_anon"] for r in runs)
+    p("  peak anonymous RSS (no mapped file pages)", f"{anon / 2**20:.0f} MiB", "<= 1.5 GiB",
+      anon <= 1.5 * 2**30)
     p("  of which before learning (text, vocab)",
       f"{med(r['rss_before'] for r in runs) / 2**20:.0f} MiB")
+    # whole batches only (the last is a remainder), the first left out: its time includes
+    # filling the pipeline (its keys computed while nothing else runs)
+    whole = [[(b, fold) for b, fold, n in r["batches"][1:] if n == max(x[2] for x in
+                                                                      r["batches"])]
+             for r in runs]
+    if all(whole):
+        plain = [[b for b, fold in bs if not fold] or [0.0] for bs in whole]
+        first = med(pl[0] for pl in plain)
+        last_plain = med(pl[-1] for pl in plain)
+        p("batches (whole ones after the first)", f"{len(runs[0]['batches'])} ({len(whole[0])})")
+        p("first whole batch (no fold)", f"{first:.3f} s")
+        p("last whole batch (no fold)", f"{last_plain:.3f} s")
+        p("last / first", f"{last_plain / first:.2f}", "<= 1.5", last_plain / first <= 1.5)
+        p("median batch", f"{med(med(b for b, _ in bs) for bs in whole):.3f} s")
+        folds = [[b for b, fold in bs if fold] for bs in whole]
+        p("folds into a new base (median batch with one)",
+          f"{med(len(f) for f in folds):.0f} ({med(med(f) if f else 0.0 for f in folds):.2f} s)")
+    reopen = med(r["reopen_s"] for r in runs)
+    p("memory reopen (a second Engine, atlas loaded)", f"{reopen:.3f} s", "<= 0.5 s",
+      reopen <= 0.5)
+    p("generation on the learned memory, tokens/s",
+      f"{med(r['gen_tokens'] / r['gen_s'] for r in runs):,.0f}")
     same = len({r["digest"] for r in runs}) == 1
     p("identical snapshot bytes across runs", "yes" if same else "NO")
 
@@ -215,11 +313,15 @@ def main() -> None:
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, default=benchlib.STDLIB_CAP,
                         help="bytes of the stdlib corpus (default 20e6)")
+    parser.add_argument("--sizes", default=None,
+                        help="comma-separated corpus sizes in bytes, one report each "
+                             "(e.g. 1e6,10e6,30e6,100e6; overrides --cap)")
     parser.add_argument("--depth", type=int, default=None, help="context depth (default config)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--atlas", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cap = int(args.cap)
+    sizes = [int(float(x)) for x in args.sizes.split(",")] if args.sizes else [cap]
     if args.child:
         print(json.dumps(child(args.child, cap, args.atlas, args.depth, args.mode or "1")))
         return
@@ -241,13 +343,14 @@ def main() -> None:
     atlas = benchlib.atlas_root()
     print(benchlib.machine_line("learning benchmark", f"{args.runs} runs, medians"))
     for corpus in corpora:
-        by_mode: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
-        for _ in range(args.runs):  # the modes interleaved: the machine's load falls on each
-            for mode in modes:
-                by_mode[mode].append(run_child(corpus, cap, atlas, args.depth, mode))
-        for runs in by_mode.values():
-            report(corpus, runs)
-        summary(corpus, by_mode)
+        for size in sizes:
+            by_mode: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+            for _ in range(args.runs):  # the modes interleaved: the machine's load falls on each
+                for mode in modes:
+                    by_mode[mode].append(run_child(corpus, size, atlas, args.depth, mode))
+            for runs in by_mode.values():
+                report(corpus, runs)
+            summary(corpus, by_mode)
     print(benchlib.machine_line("done", f"{args.runs} runs, medians"))
 
 

@@ -157,10 +157,8 @@ class Generator:
         and checks it against); what is left here is the monodromy and the physics of a tie."""
         passive = self.memory.passive
         discount = self._discount_array(passive.discounts())
-        with passive.swap:
-            ident, meta, count, spread = passive.ident, passive.meta, passive.count, passive.spread
         ranked: list[int] = kernels.rank(
-            ident, meta, count, spread, self._array(keys),
+            passive.view(), self._array(keys),
             0 if self.orbit_evidence or not deepest else 1, deepest, passive.per_context,
             discount, self.continuation, self.deepest_only).tolist()
         key, first = keys[deepest], 0
@@ -303,9 +301,8 @@ class Generator:
         that depth, and how many tokens the context holds; (-1, 0, 0) when none has it (a
         later occurrence moved its entry on). Compiled: `kernels.learned_at`."""
         passive = self.memory.passive
-        with passive.swap:
-            ident, meta = passive.ident, passive.meta
-        return kernels.learned_at(ident, meta, self._array(keys),
+        store = passive.view()
+        return kernels.learned_at(store, self._array(keys),
                                   min(self.top, len(keys) - 1), address)
 
     def _chain(self, at: PathState, token: int) -> tuple[int, int]:
@@ -321,9 +318,8 @@ class Generator:
                                                                    at.address + 2) >= 0):
                 return at.address + 1, at.run + 1
         passive = self.memory.passive
-        with passive.swap:
-            ident, meta = passive.ident, passive.meta
-        address, d = kernels.latest(ident, meta, self._array(keys),
+        store = passive.view()
+        address, d = kernels.latest(store, self._array(keys),
                                     min(self.top, len(keys) - 1), token)
         return (address, d + 1) if d else (-1, 0)
 
@@ -331,9 +327,8 @@ class Generator:
         """The deepest context (up to depth `most`) that holds anything, and its tokens, most
         recent first; (0, []) when none does. One compiled pass (`kernels.deepest`)."""
         passive = self.memory.passive
-        with passive.swap:
-            ident, meta = passive.ident, passive.meta
-        d, tokens = kernels.deepest(ident, meta, self._array(keys),
+        store = passive.view()
+        d, tokens = kernels.deepest(store, self._array(keys),
                                     min(most, self.top, len(keys) - 1), passive.per_context)
         return d, tokens.tolist()
 
@@ -477,9 +472,8 @@ class Generator:
         """`_verified` over the tokens of the deepest of the path's contexts that holds any:
         the token, that depth and how many tokens the context holds; (-1, 0, 0): none."""
         passive = self.memory.passive
-        with passive.swap:
-            ident, meta = passive.ident, passive.meta
-        return kernels.verified_among(ident, meta, self._array(keys), self.top,
+        store = passive.view()
+        return kernels.verified_among(store, self._array(keys), self.top,
                                       np.asarray(at.tokens[1:], dtype=np.int64), address,
                                       self._levels, context.KEY_SHIFT)
 
@@ -488,9 +482,8 @@ class Generator:
         every context of the token said at `address - 1` moved on to a later occurrence, the
         next token's contexts, which end with it, may still hold `address` and so name it."""
         passive = self.memory.passive
-        with passive.swap:
-            ident, meta = passive.ident, passive.meta
-        return kernels.verified(ident, meta, np.asarray(at.tokens[1:], dtype=np.int64),
+        store = passive.view()
+        return kernels.verified(store, np.asarray(at.tokens[1:], dtype=np.int64),
                                 np.asarray(candidates, dtype=np.int64), address, self._levels,
                                 context.KEY_SHIFT)
 

@@ -193,6 +193,48 @@ def span(ident: npt.NDArray[np.uint64], key: np.uint64) -> tuple[int, int]:
     return lo, inside + 1 + int(np.searchsorted(ident[inside + 1:beyond], end))
 
 
+@numba.njit(cache=True, nogil=True)
+def gather(store: tuple, key: np.uint64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
+                                                 npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
+    """A context's live rows (`Passive`: the base's, overridden by the delta's), in ident order:
+    views of the base when the delta holds none of it (a compacted memory), else merged."""
+    b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
+    lo, hi = span(b_ident, key)
+    dlo, dhi = span(d_ident, key)
+    if dlo == dhi:
+        return b_ident[lo:hi], b_meta[lo:hi], b_count[lo:hi], b_spread[lo:hi]
+    n = hi - lo + dhi - dlo
+    ident, meta = np.empty(n, np.uint64), np.empty(n, np.uint32)
+    count, spread = np.empty(n, np.uint16), np.empty(n, np.uint16)
+    i, j, m = lo, dlo, 0
+    while i < hi or j < dhi:
+        if j >= dhi or (i < hi and b_ident[i] < d_ident[j]):
+            ident[m], meta[m], count[m], spread[m] = b_ident[i], b_meta[i], b_count[i], b_spread[i]
+            i += 1
+            m += 1
+            continue
+        if i < hi and b_ident[i] == d_ident[j]:
+            i += 1  # the delta's row is the entry's current value
+        if d_count[j] > 0:  # count 0: deleted
+            ident[m], meta[m], count[m], spread[m] = d_ident[j], d_meta[j], d_count[j], d_spread[j]
+            m += 1
+        j += 1
+    return ident[:m], meta[:m], count[:m], spread[:m]
+
+
+@numba.njit(cache=True, nogil=True)
+def find(store: tuple, want: np.uint64) -> int:
+    """The meta of the live entry `want` (`Passive`'s two tiers); -1 when there is none."""
+    b_ident, b_meta, _, _, d_ident, d_meta, d_count, _ = store
+    at = np.searchsorted(d_ident, want)
+    if at < d_ident.shape[0] and d_ident[at] == want:
+        return int(d_meta[at]) if d_count[at] > 0 else -1
+    at = np.searchsorted(b_ident, want)
+    if at < b_ident.shape[0] and b_ident[at] == want:
+        return int(b_meta[at])
+    return -1
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def capped(meta: npt.NDArray[np.uint32], lo: int, hi: int, per_context: int
            ) -> npt.NDArray[np.int64]:
@@ -207,44 +249,42 @@ def capped(meta: npt.NDArray[np.uint32], lo: int, hi: int, per_context: int
 
 
 @numba.njit(cache=True, nogil=True)
-def deepest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-            keys: npt.NDArray[np.uint64], most: int, per_context: int
+def deepest(store: tuple, keys: npt.NDArray[np.uint64], most: int, per_context: int
             ) -> tuple[int, npt.NDArray[np.int64]]:
     """The deepest context of `keys[1..most]` that holds anything and its tokens as the cap
     will leave them, most recent first (ties in token order); (0, empty) when none does."""
     tmask = np.uint64((1 << TOKEN_BITS) - 1)
     for d in range(most, 0, -1):
-        lo, hi = span(ident, keys[d])
-        if hi > lo:
-            seqs = np.empty(hi - lo, dtype=np.int64)
-            for r in range(lo, hi):
-                seqs[r - lo] = -np.int64(meta[r] >> np.uint32(1))
+        ident, meta, _, _ = gather(store, keys[d])
+        if ident.shape[0]:
+            seqs = np.empty(ident.shape[0], dtype=np.int64)
+            for r in range(ident.shape[0]):
+                seqs[r] = -np.int64(meta[r] >> np.uint32(1))
             order = np.argsort(seqs, kind="mergesort")[:per_context]
             tokens = np.empty(order.shape[0], dtype=np.int64)
             for i in range(order.shape[0]):
-                tokens[i] = np.int64(ident[lo + order[i]] & tmask)
+                tokens[i] = np.int64(ident[order[i]] & tmask)
             return d, tokens
     return 0, np.empty(0, dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
-def learned_at(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-               keys: npt.NDArray[np.uint64], most: int, address: int) -> tuple[int, int, int]:
+def learned_at(store: tuple, keys: npt.NDArray[np.uint64], most: int, address: int
+               ) -> tuple[int, int, int]:
     """The token learned at `address` after the deepest context of `keys[1..most]` that holds
     one there, that depth and how many tokens the context holds; (-1, 0, 0) when none does."""
     tmask = np.uint64((1 << TOKEN_BITS) - 1)
     for d in range(most, 0, -1):
-        lo, hi = span(ident, keys[d])
-        for r in range(lo, hi):
+        ident, meta, _, _ = gather(store, keys[d])
+        for r in range(ident.shape[0]):
             if np.int64(meta[r] >> np.uint32(1)) == address:
-                return int(np.int64(ident[r] & tmask)), d, hi - lo
+                return int(np.int64(ident[r] & tmask)), d, ident.shape[0]
     return -1, 0, 0
 
 
 @numba.njit(cache=True, nogil=True)
-def verified(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-             before: npt.NDArray[np.int64], candidates: npt.NDArray[np.int64], address: int,
-             levels: npt.NDArray[np.int64], key_shift: int) -> int:
+def verified(store: tuple, before: npt.NDArray[np.int64], candidates: npt.NDArray[np.int64],
+             address: int, levels: npt.NDArray[np.int64], key_shift: int) -> int:
     """The first candidate c such that some keyed context ending with c (`before`, the tokens
     before it, oldest first, supplying the rest) holds the token learned at `address`; -1 when
     none. The keys are `stream_keys`'s."""
@@ -259,18 +299,17 @@ def verified(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
             if d != levels[k]:
                 continue
             k += 1
-            lo, hi = span(ident, h >> shift)
-            for r in range(lo, hi):
+            meta = gather(store, h >> shift)[1]
+            for r in range(meta.shape[0]):
                 if np.int64(meta[r] >> np.uint32(1)) == address:
                     return int(candidates[i])
     return -1
 
 
 @numba.njit(cache=True, nogil=True)
-def verified_among(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-                   keys: npt.NDArray[np.uint64], most: int, before: npt.NDArray[np.int64],
-                   address: int, levels: npt.NDArray[np.int64], key_shift: int
-                   ) -> tuple[int, int, int]:
+def verified_among(store: tuple, keys: npt.NDArray[np.uint64], most: int,
+                   before: npt.NDArray[np.int64], address: int,
+                   levels: npt.NDArray[np.int64], key_shift: int) -> tuple[int, int, int]:
     """`verified` over the tokens held by the deepest of the contexts `keys[most..1]` that
     holds any: the token, that depth and how many tokens the context holds; (-1, 0, 0) when
     none is verified. The deepest is enough: an entry moved on by a later occurrence is still
@@ -278,35 +317,30 @@ def verified_among(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
     tmask = np.uint64((1 << TOKEN_BITS) - 1)
     one = np.empty(1, dtype=np.int64)
     for d in range(most, 0, -1):
-        lo, hi = span(ident, keys[d])
-        for r in range(lo, hi):
+        ident = gather(store, keys[d])[0]
+        for r in range(ident.shape[0]):
             one[0] = np.int64(ident[r] & tmask)
-            if verified(ident, meta, before, one, address, levels, key_shift) >= 0:
-                return int(one[0]), d, hi - lo
-        if hi > lo:
+            if verified(store, before, one, address, levels, key_shift) >= 0:
+                return int(one[0]), d, ident.shape[0]
+        if ident.shape[0]:
             break
     return -1, 0, 0
 
 
 @numba.njit(cache=True, nogil=True)
-def latest(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-           keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
+def latest(store: tuple, keys: npt.NDArray[np.uint64], most: int, token: int) -> tuple[int, int]:
     """The address of `token`'s latest occurrence after the deepest context of `keys[1..most]`
     that holds it, and that depth; (-1, 0) when none does (`Passive.address_of`, deepest
     first)."""
-    n = ident.shape[0]
     for d in range(most, 0, -1):
-        want = (np.uint64(keys[d]) << np.uint64(TOKEN_BITS)) | np.uint64(token)
-        at = np.searchsorted(ident, want)
-        if at < n and ident[at] == want:
-            return int(np.int64(meta[at] >> np.uint32(1))), d
+        meta = find(store, (np.uint64(keys[d]) << np.uint64(TOKEN_BITS)) | np.uint64(token))
+        if meta >= 0:
+            return int(meta >> 1), d
     return -1, 0
 
 
 @numba.njit(cache=True, nogil=True)
-def weigh(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-          count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16],
-          keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
+def weigh(store: tuple, keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
           discount: npt.NDArray[np.float64], continuation: bool, deepest_only: bool
           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64],
                      npt.NDArray[np.bool_]]:
@@ -323,20 +357,23 @@ def weigh(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
     """
     tmask = np.uint64((1 << TOKEN_BITS) - 1)
     levels = max(deepest - first + 1, 0)
-    held_rows = []
+    held_rows, found_at = [], []
     size = 0
     for i in range(levels):
-        lo, hi = span(ident, keys[first + i])
-        rows = capped(meta, lo, hi, per_context)
+        found = gather(store, keys[first + i])
+        rows = capped(found[1], 0, found[0].shape[0], per_context)
         held_rows.append(rows)
+        found_at.append(found)
         size += rows.shape[0]
     # accumulated tokens (ascending), weights, recencies; merged into the spare set per context
     tok, wt, rec = np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.int64)
     tok2, wt2, rec2 = np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.int64)
     m = 0
     top = np.empty(0, dtype=np.int64)
+    top_ident = np.empty(0, dtype=np.uint64)
     for i in range(levels):
         rows = held_rows[i]
+        ident, meta, count, spread = found_at[i]
         k = rows.shape[0]
         if k == 0:
             continue
@@ -396,12 +433,13 @@ def weigh(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
         rec, rec2 = rec2, rec
         m = n
         top = rows
+        top_ident = ident
     at_top = np.zeros(m, dtype=np.bool_)
     j = 0
     for i in range(m):
-        while j < top.shape[0] and np.int64(ident[top[j]] & tmask) < tok[i]:
+        while j < top.shape[0] and np.int64(top_ident[top[j]] & tmask) < tok[i]:
             j += 1
-        at_top[i] = j < top.shape[0] and np.int64(ident[top[j]] & tmask) == tok[i]
+        at_top[i] = j < top.shape[0] and np.int64(top_ident[top[j]] & tmask) == tok[i]
     keep = np.flatnonzero(at_top) if deepest_only else np.arange(m)
     tok, wt, rec, at_top = tok[keep], wt[keep], rec[keep], at_top[keep]
     # tokens ascend already: two stable sorts give (weight desc, recency desc, token asc)
@@ -411,14 +449,12 @@ def weigh(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
 
 
 @numba.njit(cache=True, nogil=True)
-def rank(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-         count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16],
-         keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
+def rank(store: tuple, keys: npt.NDArray[np.uint64], first: int, deepest: int, per_context: int,
          discount: npt.NDArray[np.float64], continuation: bool, deepest_only: bool
          ) -> npt.NDArray[np.int64]:
     """`weigh`'s candidates, best first, as one array (one to hand back to Python, not four):
     each the token id with the flags `SAME` and `TOP`."""
-    tok, wt, _, at_top = weigh(ident, meta, count, spread, keys, first, deepest, per_context,
+    tok, wt, _, at_top = weigh(store, keys, first, deepest, per_context,
                                discount, continuation, deepest_only)
     out = np.empty(tok.shape[0], dtype=np.int64)
     for i in range(tok.shape[0]):
@@ -437,10 +473,13 @@ def warm() -> None:
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
     ident, meta = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32)
     ones = np.ones(1, dtype=np.uint16)
-    deepest(ident, meta, keys[0], 1, 1)
-    learned_at(ident, meta, keys[0], 1, 0)
-    latest(ident, meta, keys[0], 1, 0)
-    verified(ident, meta, one, one, 0, one + 1, 24)
+    store = (ident, meta, ones, ones, ident[:0], meta[:0], ones[:0], ones[:0])
+    gather(store, np.uint64(0))
+    find(store, np.uint64(0))
+    deepest(store, keys[0], 1, 1)
+    learned_at(store, keys[0], 1, 0)
+    latest(store, keys[0], 1, 0)
+    verified(store, one, one, 0, one + 1, 24)
     path_keys(one, 0, one + 1, 24)
-    verified_among(ident, meta, keys[0], 1, one, 0, one + 1, 24)
-    rank(ident, meta, ones, ones, keys[0], 0, 1, 1, np.zeros(4), False, True)
+    verified_among(store, keys[0], 1, one, 0, one + 1, 24)
+    rank(store, keys[0], 0, 1, 1, np.zeros(4), False, True)

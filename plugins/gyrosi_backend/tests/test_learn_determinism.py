@@ -1,5 +1,7 @@
-"""The same input in the same order gives byte-identical memory, whatever the batch size or the
-timing (issue 16): the per-context cap applies at compaction, not where batches end."""
+"""The same input in the same order gives byte-identical memory, whatever the batch size, the
+timing or when the delta is folded into a new base (issue 16): the per-context cap applies at
+compaction, not where batches end. What is compared is the memory's export: the snapshot itself
+also records its generation, which counts the folds."""
 
 import random
 import sysconfig
@@ -44,7 +46,8 @@ def learned_snapshot(root: Path, built_home: Path, texts: list[tuple[str, str]],
 
     engine.learn_texts(texts, on_batch=slow if pause else None)
     engine.close()
-    return (home / "memory" / store.SNAPSHOT).read_bytes()
+    engine.memory.export(root / "export.gsm")
+    return (root / "export.gsm").read_bytes()
 
 
 def test_batch_size_and_timing_do_not_change_the_memory(
@@ -52,9 +55,15 @@ def test_batch_size_and_timing_do_not_change_the_memory(
     texts = stdlib_texts(CORPUS_BYTES)
     assert sum(len(t.encode()) for _, t in texts) >= CORPUS_BYTES
     runs = []
-    for n, (batch, pause) in enumerate([(1 << 18, 0.0), (1 << 16, 0.0), (1 << 20, 0.0),
-                                       (1 << 17, 0.05)]):
+    folds = []
+    for n, (batch, pause, fold) in enumerate([(1 << 18, 0.0, 1 << 30), (1 << 16, 0.0, 1 << 20),
+                                             (1 << 20, 0.0, 3 << 20), (1 << 17, 0.05, 1 << 22)]):
         monkeypatch.setattr(store, "BATCH_TOKENS", batch)
+        monkeypatch.setattr(store, "FOLD_MIN_ROWS", fold)
+        monkeypatch.setattr(store, "FOLD_MAX_ROWS", fold)
         runs.append(learned_snapshot(tmp_path / str(n), built_home, texts, pause))
+        folds.append(Engine(GyroConfig(starter=False), home=tmp_path / str(n) / "home"
+                            ).memory.generation)
     assert len(runs[0]) > 1_000_000
     assert all(r == runs[0] for r in runs[1:])
+    assert folds[0] < folds[1] and len(set(folds)) > 2  # folded at different points

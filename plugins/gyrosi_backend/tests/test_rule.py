@@ -7,7 +7,7 @@ import pytest
 
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.learn import PathState
-from gyrosi_engine.memory.passive import TOKEN_BITS, TOKEN_MASK
+from gyrosi_engine.memory.passive import TOKEN_BITS, TOKEN_MASK, Columns
 from gyrosi_engine.settings import GyroConfig
 
 
@@ -64,7 +64,7 @@ def test_an_exact_tie_goes_to_the_admissible_token(engine: Engine) -> None:
     seq = {good: 10, bad: 20}
     meta = np.asarray([seq[int(i) & TOKEN_MASK] << 1 | 1 for i in ident], np.uint32)
     ones = np.ones(2, np.uint16)
-    engine.memory.passive.replace(ident, meta, ones, ones)
+    engine.memory.passive.replace(Columns(ident, meta, ones, ones))
     assert gen.propose(at).token == good  # equal evidence: the physics decides
     gen.physics_ties = False
     assert gen.propose(at).token == bad  # without it, the most recent

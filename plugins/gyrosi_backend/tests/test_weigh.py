@@ -13,7 +13,7 @@ from gyrosi_engine import context
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.generate import Generator, Trace
 from gyrosi_engine.learn import PathState
-from gyrosi_engine.memory.passive import TOKEN_BITS
+from gyrosi_engine.memory.passive import TOKEN_BITS, Columns
 from gyrosi_engine.settings import GyroConfig
 
 FLAGS = list(itertools.product((False, True), repeat=3))  # continuation, orbit, deepest only
@@ -135,7 +135,7 @@ def kernel_weights(gen: Generator, keys: list[int], deepest: int
 
     p = gen.memory.passive
     tokens, weights, recency, _ = kernels.weigh(
-        p.ident, p.meta, p.count, p.spread, np.asarray(keys, np.uint64),
+        p.view(), np.asarray(keys, np.uint64),
         0 if gen.orbit_evidence or not deepest else 1, deepest, p.per_context,
         np.array((0.0, *p.discounts())), gen.continuation, gen.deepest_only)
     return (dict(zip(tokens.tolist(), weights.tolist(), strict=True)),
@@ -239,8 +239,7 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
     use(monkeypatch, engine, variant)
     gen = Generator(engine.memory, engine.generator.addresses)
     reference = ReferenceGenerator(engine.memory, gen.addresses)
-    saved = (gen.memory.passive.ident, gen.memory.passive.meta, gen.memory.passive.count,
-             gen.memory.passive.spread)
+    saved = gen.memory.passive.whole(cap=False)
     rng = random.Random(17)
     pool = list(range(300, 340))
     decided = {"physics": 0, "recency": 0}
@@ -263,10 +262,10 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
                 continue
             ident = np.asarray(sorted(entries), np.uint64)
             rows = [entries[int(i)] for i in ident]
-            gen.memory.passive.replace(
+            gen.memory.passive.replace(Columns(
                 ident, np.asarray([q << 1 | 1 for q, _, _ in rows], np.uint32),
                 np.asarray([c for _, c, _ in rows], np.uint16),
-                np.asarray([s for _, _, s in rows], np.uint16))
+                np.asarray([s for _, _, s in rows], np.uint16)))
             gen.memory.passive.per_context = rng.choice((64, 5, 3))  # 5, 3: read as capped
             deepest, cands = gen._deepest(keys, gen.top)
             assert (deepest, cands) == reference._deepest(keys, gen.top)
@@ -290,7 +289,7 @@ def test_hand_made_ties_and_taken_steps_choose_as_python_does(
                             elif len({recency[t] for t in tied}) > 1:
                                 decided["recency"] += 1
     finally:
-        gen.memory.passive.replace(*saved)
+        gen.memory.passive.replace(saved)
         gen.memory.passive.per_context = cap
     assert decided["physics"] > 10 and decided["recency"] > 10, decided
 
@@ -301,12 +300,11 @@ def test_an_empty_memory_and_a_path_with_no_context(pydoc: tuple[Engine, list[li
     gen = engine.generator
     keys = gen.keys(PathState((7, 7, 7, 7, 7, 7), 0, False))
     passive = gen.memory.passive
-    saved = (passive.ident, passive.meta, passive.count, passive.spread)
+    saved = passive.whole(cap=False)
     try:
-        empty = np.empty(0, np.uint16)
-        passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32), empty, empty)
+        passive.replace(Columns.empty())
         assert gen._deepest(keys, gen.top) == (0, [])
         assert gen.weigh(0, keys, 0) == -1
         assert gen.weigh(0, keys, 0, set()) == -1
     finally:
-        passive.replace(*saved)
+        passive.replace(saved)

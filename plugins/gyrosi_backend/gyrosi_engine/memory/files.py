@@ -26,10 +26,15 @@ snapshot with the same generation; compaction writes the next snapshot with gene
 then a fresh journal, so a crash between the two leaves a stale journal that is recognised and
 ignored, never replayed twice. """
 
+import contextlib
 import hashlib
 import json
+import mmap
+import os
 import struct
+import tempfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,18 +44,23 @@ import numpy.typing as npt
 
 from ..atlas.layout import replacing
 from .errors import MemoryCorruptError, MemoryVersionError
+from .passive import TOKEN_BITS, Columns
 
-FORMAT = 3
-READS = (3,)  # format versions this code reads
+FORMAT = 4
+READS = (3, 4)  # format versions this code reads (a format-3 snapshot is upgraded on open)
 #: Versions before token contexts: named in the refusal, so the user knows it is not damage.
 STATE_PATH_FORMATS = (1, 2)
 SNAP_MAGIC = b"GYROSIPM"
-SNAP_HEAD = struct.Struct("<8sIIIIQQQQ32s")
+SNAP_HEAD_3 = struct.Struct("<8sIIIIQQQQ32s")
+#: format 4 adds the entries by count (0-4, 5 and more) and the contexts holding a token
+SNAP_HEAD = struct.Struct("<8sIIIIQQQQ6QQ32s")
 ENTRY_BYTES = 16  # ident, meta, count, spread
 JOURNAL_MAGIC = b"GYROSIJL"
 JOURNAL_HEAD = struct.Struct("<8sIIQ")
 BATCH_MAGIC = b"GBAT"
 JOURNAL_HEADER_SIZE = JOURNAL_HEAD.size + 4  # the header and its crc32: an empty journal
+SPOOL_ROWS = 1 << 22
+HINT = "restore a backup, or start again with `gyrosi memory reset --yes`"
 
 
 @dataclass
@@ -60,12 +70,13 @@ class Snapshot:
     generation: int
     tokens_learned: int
     next_seq: int
-    ident: npt.NDArray[np.uint64]
-    meta: npt.NDArray[np.uint32]
-    count: npt.NDArray[np.uint16]
-    spread: npt.NDArray[np.uint16]
+    entries: Columns
     index: dict[str, Any] = field(default_factory=dict)  # the content index's arrays
     format: int = FORMAT
+    counts: npt.NDArray[np.int64] | None = None  # entries by count, from the header
+    contexts: int | None = None
+    #: checks the payload's digest (`read_snapshot(verify=False)`); raises MemoryCorruptError
+    check: Callable[[], None] | None = None
 
 
 def encode_arrays(arrays: dict[str, Any]) -> bytes:
@@ -94,33 +105,56 @@ def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
     return out
 
 
-def write_snapshot(path: Path, snap: Snapshot) -> None:
-    """Atomically replace `path` (temp file, fsync, rename, fsync the directory)."""
-    n = len(snap.ident)
+def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None) -> None:
+    """Atomically replace `path` (temp file, fsync, rename, fsync the directory) with `snap`,
+    its entries given whole or as `parts` in ident order (each ending at a context's end).
+
+    The columns follow one another, so the first is written as the parts come and the other
+    three are spooled to unnamed temporary files and appended after: a memory is written
+    without being held in RAM. The digest is sha256(header with the digest zeroed, sha256(the
+    payload)), which a stream can compute in file order."""
     # the content index is compressed (zlib, a fixed level: the same input, the same bytes)
     index = zlib.compress(encode_arrays(snap.index), 6) if snap.index else b""
-    head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, len(index), snap.generation,
-            snap.tokens_learned, snap.next_seq, n]
-    ident = np.ascontiguousarray(snap.ident, dtype="<u8")
-    meta = np.ascontiguousarray(snap.meta, dtype="<u4")
-    count = np.ascontiguousarray(snap.count, dtype="<u2")
-    spread = np.ascontiguousarray(snap.spread, dtype="<u2")
-    parts = (ident.data, meta.data, count.data, spread.data, index)
-    digest = hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)))
-    for part in parts:
-        digest.update(part)
-    with replacing(path) as f:
-        f.write(SNAP_HEAD.pack(*head, digest.digest()))
-        for part in parts:
-            f.write(part)
+    payload = hashlib.sha256()
+    counts, n, contexts = np.zeros(6, np.int64), 0, 0
+    with replacing(path) as f, contextlib.ExitStack() as spools:
+        f.write(bytes(SNAP_HEAD.size))  # the header goes last, once the counts are known
+        spooled = [spools.enter_context(tempfile.TemporaryFile(dir=path.parent))
+                   for _ in range(3)]
+        for part in ([snap.entries] if parts is None else parts):
+            ident = np.ascontiguousarray(part.ident, dtype="<u8")
+            f.write(ident.data)
+            payload.update(ident.data)
+            for spool, col, dtype in zip(spooled, part[1:], ("<u4", "<u2", "<u2"), strict=True):
+                spool.write(np.ascontiguousarray(col, dtype=dtype).data)
+            counts += np.bincount(np.minimum(part.count, 5), minlength=6)
+            n += len(ident)
+            if len(ident):
+                ctx = ident >> np.uint64(TOKEN_BITS)
+                contexts += int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
+        for spool in spooled:
+            spool.seek(0)
+            while chunk := spool.read(8 * SPOOL_ROWS):
+                f.write(chunk)
+                payload.update(chunk)
+        f.write(index)
+        payload.update(index)
+        head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, len(index), snap.generation,
+                snap.tokens_learned, snap.next_seq, n, *counts.tolist(), contexts]
+        f.seek(0)
+        f.write(SNAP_HEAD.pack(*head, _digest(head, payload.digest())))
+
+
+def _digest(head: list[Any], payload: bytes) -> bytes:
+    return hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)) + payload).digest()
 
 
 def recorded_depth(snapshot: Path, journal: Path) -> int | None:
     """The context depth a memory of this format was learned with, from its snapshot's header
     or else its journal's (no checksum is checked here: opening the memory does that); None
     when neither holds one."""
-    for path, magic, head in ((snapshot, SNAP_MAGIC, SNAP_HEAD), (journal, JOURNAL_MAGIC,
-                                                                   JOURNAL_HEAD)):
+    for path, magic, head in ((snapshot, SNAP_MAGIC, SNAP_HEAD_3), (journal, JOURNAL_MAGIC,
+                                                                     JOURNAL_HEAD)):
         try:
             with path.open("rb") as f:
                 data = f.read(head.size)
@@ -133,36 +167,79 @@ def recorded_depth(snapshot: Path, journal: Path) -> int | None:
     return None
 
 
-def read_snapshot(path: Path, *, what: str = "memory snapshot") -> Snapshot:
-    hint = "restore a backup, or start again with `gyrosi memory reset --yes`"
+def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = True
+                  ) -> Snapshot:
+    """A snapshot with its columns memory-mapped (copy-on-write, never written back): opening
+    a memory costs its header and content index, and a memory larger than RAM is paged in as
+    it is read. `verify=False` leaves the digest to `Snapshot.check` (a large memory's is
+    checked in the background). A format-3 snapshot is read whole, to be upgraded."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            head = fh.read(SNAP_HEAD.size)
+            if len(head) < SNAP_HEAD_3.size or head[:8] != SNAP_MAGIC:
+                raise MemoryCorruptError(f"{path} is not a GyroSI {what}; {HINT}.")
+            fmt = struct.unpack_from("<I", head, 8)[0]
+            refuse_version(fmt, f"The {what} {path}")
+            if fmt == 3:
+                fh.seek(0)
+                return _read_format_3(path, fh.read(), what)
+            if len(head) < SNAP_HEAD.size or os.fstat(fh.fileno()).st_size == 0:
+                raise MemoryCorruptError(f"The {what} {path} is cut short (damaged file); {HINT}.")
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
     except OSError as exc:
         raise MemoryCorruptError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
-    if len(data) < SNAP_HEAD.size or data[:8] != SNAP_MAGIC:
-        raise MemoryCorruptError(f"{path} is not a GyroSI {what}; {hint}.")
-    magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, digest = \
-        SNAP_HEAD.unpack_from(data)
-    refuse_version(fmt, f"The {what} {path}")
-    size = SNAP_HEAD.size + n * ENTRY_BYTES + ixb
-    check = hashlib.sha256(SNAP_HEAD.pack(magic, fmt, depth, key_bits, ixb,
-                                          gen, learned, next_seq, n, bytes(32)))
-    check.update(memoryview(data)[SNAP_HEAD.size:])
-    if len(data) != size or check.digest() != digest:
-        raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {hint}.")
-    ident = np.frombuffer(data, dtype="<u8", count=n, offset=SNAP_HEAD.size).astype(np.uint64)
-    meta_at = SNAP_HEAD.size + 8 * n
-    meta = np.frombuffer(data, dtype="<u4", count=n, offset=meta_at).astype(np.uint32)
-    count = np.frombuffer(data, dtype="<u2", count=n, offset=meta_at + 4 * n).astype(np.uint16)
-    spread = np.frombuffer(data, dtype="<u2", count=n, offset=meta_at + 6 * n).astype(np.uint16)
+    magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, *rest = \
+        SNAP_HEAD.unpack_from(head)
+    counts, contexts, digest = np.array(rest[:6], np.int64), rest[6], rest[7]
+    at = SNAP_HEAD.size
+    if len(mapped) != at + n * ENTRY_BYTES + ixb:
+        raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {HINT}.")
+    head_values = [magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, *rest[:7]]
+
+    def check() -> None:
+        payload = hashlib.sha256(memoryview(mapped)[SNAP_HEAD.size:]).digest()
+        if _digest(head_values, payload) != digest:
+            raise MemoryCorruptError(
+                f"The {what} {path} fails its checksum (damaged file); {HINT}.")
+
+    if verify:
+        check()
+    cols = []
+    for dtype, size in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
+        cols.append(np.frombuffer(mapped, dtype=dtype, count=n, offset=at))
+        at += size * n
     try:
-        blob = memoryview(data)[meta_at + 8 * n:]
+        blob = memoryview(mapped)[at:]
         index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
     except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
-        raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {hint}.") \
+        raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {HINT}.") \
             from exc
-    return Snapshot(depth, key_bits, gen, learned, next_seq, ident, meta, count, spread, index,
-                    fmt)
+    return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*cols), index, fmt,
+                    counts, contexts, None if verify else check)
+
+
+def _read_format_3(path: Path, data: bytes, what: str) -> Snapshot:
+    if len(data) < SNAP_HEAD_3.size:
+        raise MemoryCorruptError(f"{path} is not a GyroSI {what}; {HINT}.")
+    magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, digest = \
+        SNAP_HEAD_3.unpack_from(data)
+    size = SNAP_HEAD_3.size + n * ENTRY_BYTES + ixb
+    check = hashlib.sha256(SNAP_HEAD_3.pack(magic, fmt, depth, key_bits, ixb,
+                                            gen, learned, next_seq, n, bytes(32)))
+    check.update(memoryview(data)[SNAP_HEAD_3.size:])
+    if len(data) != size or check.digest() != digest:
+        raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {HINT}.")
+    cols, at = [], SNAP_HEAD_3.size
+    for dtype, width in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
+        cols.append(np.frombuffer(data, dtype=dtype, count=n, offset=at).copy())
+        at += width * n
+    try:
+        blob = memoryview(data)[at:]
+        index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
+    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
+        raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {HINT}.") \
+            from exc
+    return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*cols), index, fmt)
 
 
 def refuse_version(fmt: int, what: str) -> None:
@@ -176,7 +253,8 @@ def refuse_version(fmt: int, what: str) -> None:
             f"convert it without the text. Run `gyrosi memory reset --yes` (the old files are "
             f"moved aside, not deleted) and learn your documents again with `gyrosi learn`.")
     raise MemoryVersionError(
-        f"{what} has format version {fmt}; this GyroSI reads version {FORMAT}. Use the GyroSI "
+        f"{what} has format version {fmt}; this GyroSI reads versions {READS[0]} to {FORMAT}. "
+        f"Use the GyroSI "
         f"that wrote it, or restore a backup, or start again with `gyrosi memory reset --yes`.")
 
 

@@ -25,8 +25,11 @@ counts and spreads when they came back), and the same input learned in batches o
 or by another number of workers, must give the same bytes.
 """
 
+import mmap
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -88,34 +91,107 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
     return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count, lower)
 
 
+class Columns(NamedTuple):
+    """Entries as four parallel arrays, sorted by ident."""
+
+    ident: npt.NDArray[Any]  # u64, sorted
+    meta: npt.NDArray[Any]  # u32: seq << 1 | parity
+    count: npt.NDArray[Any]  # type: ignore[assignment]  # u16 (shadows tuple.count)
+    spread: npt.NDArray[Any]  # u16
+
+    @classmethod
+    def empty(cls) -> "Columns":
+        return cls(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, np.uint16),
+                   np.empty(0, np.uint16))
+
+    def take(self, rows: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> "Columns":
+        return Columns(self.ident[rows], self.meta[rows], self.count[rows], self.spread[rows])
+
+
+#: One kernel argument for the whole store: the base's four columns, then the delta's.
+type View = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.uint16],
+                  npt.NDArray[np.uint16], npt.NDArray[np.uint64], npt.NDArray[np.uint32],
+                  npt.NDArray[np.uint16], npt.NDArray[np.uint16]]
+
+
+def histogram(count: npt.NDArray[np.uint16]) -> npt.NDArray[np.int64]:
+    """Entries by count (0 to 4, then 5 and more): what the discounts are estimated from."""
+    return np.bincount(np.minimum(count, 5), minlength=6).astype(np.int64)
+
+
 class Passive:
-    """The sorted entry arrays, with merge, lookup and caps."""
+    """The entries in two tiers: `base`, the last snapshot's columns (memory-mapped, never
+    written), and `delta`, the current value of every entry a batch touched since (count 0: the
+    entry was deleted), which overrides the base's row. A batch costs a binary search per entry
+    it names and an insertion into the delta, not a rewrite of the memory: the delta is folded
+    into a new base (`Memory`, a new snapshot generation) when it grows past a bound."""
 
     def __init__(self, *, zero_fold: npt.NDArray[np.bool_], per_context: int = 64) -> None:
-        self.ident = np.empty(0, np.uint64)
-        self.meta = np.empty(0, np.uint32)
-        self.count = np.empty(0, np.uint16)
-        self.spread = np.empty(0, np.uint16)
-        self._discounts: tuple[npt.NDArray[np.uint16], tuple[float, float, float]] = (
-            self.count, DEFAULT_DISCOUNTS)
+        self.base = Columns.empty()
+        self.delta = Columns.empty()
+        self.size = 0  # live entries
+        self.counts = np.zeros(6, np.int64)  # live entries by count (`histogram`)
+        self.base_contexts = 0
+        self._discounts: tuple[bytes, tuple[float, float, float]] = (b"", DEFAULT_DISCOUNTS)
         # Writers (one at a time: the memory's lock) swap in new arrays under `swap`; readers
-        # in other threads (sessions generating) take both arrays under it, so they never see
-        # the new `ident` with the old `meta`.
+        # in other threads (sessions generating) take all of them under it (`view`), so they
+        # never see a new `ident` with an old `meta`.
         self.swap = threading.Lock()
         self.zero_fold = zero_fold  # token -> both its masks are 0 (`vocab.Vocab.zero_streak`)
         self.per_context = per_context
 
     def __len__(self) -> int:
-        return len(self.ident)
+        return self.size
 
-    def replace(self, ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
-                count: npt.NDArray[np.uint16], spread: npt.NDArray[np.uint16]) -> None:
+    def view(self) -> View:
         with self.swap:
-            self.ident, self.meta, self.count, self.spread = ident, meta, count, spread
+            return (*self.base, *self.delta)  # type: ignore[return-value]
 
-    def _keep(self, keep: npt.NDArray[np.bool_]) -> None:
-        self.ident, self.meta = self.ident[keep], self.meta[keep]
-        self.count, self.spread = self.count[keep], self.spread[keep]
+    def replace(self, base: Columns, counts: npt.NDArray[np.int64] | None = None,
+                contexts: int | None = None) -> None:
+        """Make `base` the whole memory (a snapshot loaded or written), with its histogram and
+        context count when known (a snapshot's header holds them)."""
+        with self.swap:
+            self.base, self.delta = base, Columns.empty()
+            self.size = len(base.ident)
+            self.counts = histogram(base.count) if counts is None else counts.copy()
+            self.base_contexts = _contexts(base.ident) if contexts is None else contexts
+
+    def _lookup(self, ident: npt.NDArray[np.uint64]
+                ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], Columns]:
+        """For sorted distinct idents: where each is or goes in the delta, whether it is there,
+        and its current value (count 0: no live entry)."""
+        d, b = self.delta, self.base
+        dpos = np.searchsorted(d.ident, ident)
+        dhit = dpos < len(d.ident)
+        dhit[dhit] = d.ident[dpos[dhit]] == ident[dhit]
+        bpos = np.searchsorted(b.ident, ident)
+        bhit = (bpos < len(b.ident)) & ~dhit
+        bhit[bhit] = b.ident[bpos[bhit]] == ident[bhit]
+        old = Columns(ident, np.zeros(len(ident), np.uint32), np.zeros(len(ident), np.uint16),
+                      np.zeros(len(ident), np.uint16))
+        for rows, cols, at in ((bhit, b, bpos), (dhit, d, dpos)):
+            for mine, theirs in zip(old[1:], cols[1:], strict=True):
+                mine[rows] = theirs[at[rows]]
+        return dpos, dhit, old
+
+    def _write(self, dpos: npt.NDArray[np.intp], dhit: npt.NDArray[np.bool_], new: Columns,
+               insert: npt.NDArray[np.bool_]) -> None:
+        """Set the delta rows found (`dhit`) and insert the `insert` rows (not in the delta) at
+        their places; `dpos` is from `_lookup` on the delta as it is now."""
+        d = self.delta
+        for mine, theirs in zip(d[1:], new[1:], strict=True):
+            mine[dpos[dhit]] = theirs[dhit]
+        if insert.any():
+            at = dpos[insert]
+            d = Columns(*(np.insert(mine, at, theirs[insert])
+                          for mine, theirs in zip(d, new, strict=True)))
+        self.delta = d
+
+    def _recount(self, before: npt.NDArray[np.uint16], after: npt.NDArray[np.uint16]) -> None:
+        """Entries' counts went from `before` to `after` (0: no live entry)."""
+        self.counts += histogram(after) - histogram(before)
+        self.size += int(np.count_nonzero(after)) - int(np.count_nonzero(before))
 
     def merge(self, batch: Batch) -> None:
         with self.swap:
@@ -127,86 +203,93 @@ class Passive:
         if not len(batch.ident):
             return
         tok = (batch.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
-        odd = batch.odd
         # a zero-streak token's entry is deleted at every even occurrence, so a live one has
         # been seen once since it was last (re)created
         zero = self.zero_fold[tok]
-        count = np.where(zero, 1, batch.count)
-        if not len(self.ident):
-            live = odd | ~zero
-            self.ident = batch.ident[live]
-            self.meta = (batch.seq[live] << np.uint32(1)) | odd[live]
-            self.count = _saturate(count[live])
-            self.spread = zero[live].astype(np.uint16)  # a zero-streak token's spread is 1
-            new_lower = batch.lower
-        else:
-            pos = np.searchsorted(self.ident, batch.ident)
-            hit = pos < len(self.ident)
-            hit[hit] = self.ident[pos[hit]] == batch.ident[hit]
-            at = pos[hit]
-            parity = (self.meta[at] & 1).astype(bool) ^ odd[hit]
-            self.meta[at] = (batch.seq[hit] << np.uint32(1)) | parity
-            self.count[at] = np.where(zero[hit], 1, _saturate(self.count[at].astype(np.int64)
-                                                              + count[hit]))
-            dead = at[~parity & zero[hit]]
-            new = ~hit & (odd | ~zero)
-            meta_new = (batch.seq[new] << np.uint32(1)) | odd[new]
-            ident, meta, kept, spread = self.ident, self.meta, self.count, self.spread
-            if len(dead):
-                ident, meta = np.delete(ident, dead), np.delete(meta, dead)
-                kept, spread = np.delete(kept, dead), np.delete(spread, dead)
-                pos = np.searchsorted(ident, batch.ident)
-            self.ident = np.insert(ident, pos[new], batch.ident[new])
-            self.meta = np.insert(meta, pos[new], meta_new)
-            self.count = np.insert(kept, pos[new], _saturate(count[new]))
-            self.spread = np.insert(spread, pos[new], zero[new].astype(np.uint16))
-            new_lower = batch.lower[~hit]
-        self._spread(new_lower[new_lower != NO_LOWER])
+        dpos, dhit, old = self._lookup(batch.ident)
+        exists = old.count > 0
+        parity = ((old.meta & 1).astype(bool) & exists) ^ batch.odd
+        live = parity | ~zero
+        count = np.where(zero, 1, _saturate(old.count.astype(np.int64) + batch.count))
+        new = Columns(batch.ident, (batch.seq << np.uint32(1)) | parity,
+                      np.where(live, count, 0).astype(np.uint16),
+                      np.where(exists, old.spread, zero).astype(np.uint16))
+        self._recount(old.count, new.count)
+        # an entry that never was and is not now (a zero-streak token's even occurrence) is left
+        # out; one of the base's that died stays as a tombstone (count 0) over it
+        self._write(dpos, dhit, new, ~dhit & (exists | live))
+        lower = batch.lower[~exists]
+        self._spread(lower[lower != NO_LOWER])
 
     def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
         """Add another memory's spreads to these entries (an import)."""
         with self.swap:
-            self.spread = self.spread.copy()  # readers may hold the current array
             self._spread(ident, spread.astype(np.int64))
 
     def _spread(self, lower: npt.NDArray[np.uint64],
                 by: npt.NDArray[np.int64] | int = 1) -> None:
-        """`by` more distinct longer contexts for each of these entries (repeats add up), in
-        place: only the entries named are touched (a zero-streak token's stays 1), so a batch
-        costs what it names, not the memory's size."""
-        pos = np.searchsorted(self.ident, lower)
-        found = pos < len(self.ident)
-        found[found] = self.ident[pos[found]] == lower[found]
-        at = pos[found]
-        if not len(at):
+        """`by` more distinct longer contexts for each of these entries (repeats add up); only
+        live entries count, and a zero-streak token's spread stays 1."""
+        if not len(lower):
             return
-        rows, slot = np.unique(at, return_inverse=True)
+        rows, slot = np.unique(lower, return_inverse=True)
         added = np.zeros(len(rows), np.int64)
-        np.add.at(added, slot, by if isinstance(by, int) else by[found])
-        tok = (self.ident[rows] & np.uint64(TOKEN_MASK)).astype(np.intp)
-        grown = self.spread[rows].astype(np.int64) + added
-        self.spread[rows] = np.where(self.zero_fold[tok], 1, _saturate(grown))
+        np.add.at(added, slot, by)
+        dpos, dhit, old = self._lookup(rows)
+        found = old.count > 0
+        if not found.any():
+            return
+        tok = (rows & np.uint64(TOKEN_MASK)).astype(np.intp)
+        grown = np.where(self.zero_fold[tok], 1, _saturate(old.spread.astype(np.int64) + added))
+        new = Columns(rows, old.meta, old.count, np.where(found, grown, old.spread))
+        self._write(dpos, dhit & found, new, ~dhit & found)
 
-    def _cap_contexts(self) -> None:
-        """Keep the `per_context` most recent tokens of every context (one compiled pass)."""
-        drop = kernels.over_cap(self.ident, self.meta, self.per_context)
-        if drop.any():
-            self._keep(~drop)
+    def rows(self, *, cap: bool, chunk: int = 1 << 22) -> Iterator[Columns]:
+        """The whole memory in ident order, a few million rows at a time (each chunk ends at a
+        context's end): the base's rows overridden by the delta's, the dead left out, and with
+        `cap` each context's `per_context` most recent tokens only. What a new snapshot is
+        written from, without holding the memory in RAM twice."""
+        with self.swap:
+            b, d = self.base, self.delta
+        n, at, dat = len(b.ident), 0, 0
+        while at < n or dat < len(d.ident):
+            end = min(at + chunk, n)
+            if end < n:  # on to the end of that row's context
+                ctx_end = (b.ident[end - 1] >> np.uint64(TOKEN_BITS)) + np.uint64(1)
+                end = int(np.searchsorted(b.ident, ctx_end << np.uint64(TOKEN_BITS)))
+                dend = int(np.searchsorted(d.ident, ctx_end << np.uint64(TOKEN_BITS)))
+            else:
+                dend = len(d.ident)
+            part = Columns(*(np.asarray(col[at:end]) for col in b))
+            if dend > dat:
+                fresh = Columns(*(col[dat:dend] for col in d))
+                shadowed = np.searchsorted(fresh.ident, part.ident)
+                shadowed = np.minimum(shadowed, len(fresh.ident) - 1)
+                keep = fresh.ident[shadowed] != part.ident
+                part = part.take(keep)
+                fresh = fresh.take(fresh.count > 0)
+                pos = np.searchsorted(part.ident, fresh.ident)
+                part = Columns(*(np.insert(mine, pos, theirs)
+                                 for mine, theirs in zip(part, fresh, strict=True)))
+            if cap:
+                drop = kernels.over_cap(part.ident, part.meta, self.per_context)
+                if drop.any():
+                    part = part.take(~drop)
+            yield part
+            for col in b:
+                _release(col, at, end)
+            at, dat = end, dend
+
+    def whole(self, *, cap: bool) -> Columns:
+        """`rows` as one set of arrays (the token cap and small memories)."""
+        parts = list(self.rows(cap=cap))
+        if not parts:
+            return Columns.empty()
+        return Columns(*(np.concatenate(cols) for cols in zip(*parts, strict=True)))
 
     def candidates(self, context: int) -> list[int]:
         """The tokens stored at a context, most recent first."""
         return self.entries(context)[0]
-
-    def _span(self, context: int) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
-                                           npt.NDArray[np.uint16], int, int]:
-        """A consistent set of arrays and the rows of a context in them."""
-        with self.swap:
-            ident, meta, count = self.ident, self.meta, self.count
-        # numpy scalars: a Python int would make searchsorted convert the whole array first
-        base = np.uint64(context << TOKEN_BITS)
-        lo = int(ident.searchsorted(base))
-        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
-        return ident, meta, count, lo, hi
 
     def entries(self, context: int) -> tuple[list[int], list[int]]:
         """The tokens stored at a context and their addresses (the stream position of their
@@ -219,15 +302,11 @@ class Passive:
                                               npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The tokens stored at a context (in token order), the address of each one's latest
         occurrence, how many times each followed it, and in how many distinct longer contexts."""
-        with self.swap:
-            ident, meta, count, spread = self.ident, self.meta, self.count, self.spread
-        base = np.uint64(context << TOKEN_BITS)
-        lo = int(ident.searchsorted(base))
-        hi = int(ident.searchsorted(base + np.uint64(1 << TOKEN_BITS)))
-        tokens = (ident[lo:hi] & np.uint64(TOKEN_MASK)).astype(np.int64)
-        seqs = (meta[lo:hi] >> np.uint32(1)).astype(np.int64)
-        counts, spreads = count[lo:hi].astype(np.int64), spread[lo:hi].astype(np.int64)
-        if hi - lo > self.per_context:
+        ident, meta, count, spread = kernels.gather(self.view(), np.uint64(context))
+        tokens = (ident & np.uint64(TOKEN_MASK)).astype(np.int64)
+        seqs = (meta >> np.uint32(1)).astype(np.int64)
+        counts, spreads = count.astype(np.int64), spread.astype(np.int64)
+        if len(tokens) > self.per_context:
             # read as the cap will leave it: between compactions a context may hold more
             keep = np.sort(np.argsort(-seqs, kind="stable")[: self.per_context])
             tokens, seqs, counts, spreads = tokens[keep], seqs[keep], counts[keep], spreads[keep]
@@ -235,64 +314,77 @@ class Passive:
 
     def address_of(self, context: int, token: int) -> int:
         """The address of the latest occurrence of `token` after `context`; -1: never."""
-        with self.swap:
-            ident, meta = self.ident, self.meta
-        want = np.uint64(context << TOKEN_BITS | token)
-        at = int(ident.searchsorted(want))
-        return int(meta[at] >> np.uint32(1)) if at < len(ident) and ident[at] == want else -1
+        meta = kernels.find(self.view(), np.uint64(context << TOKEN_BITS | token))
+        return int(meta >> 1) if meta >= 0 else -1
 
     def learned_at(self, context: int, address: int) -> tuple[int, int]:
         """The token stored at a context whose latest occurrence is `address` (-1: none), and
         how many tokens the context holds. No sorting: the fast path of reciting by address."""
-        ident, meta, _, lo, hi = self._span(context)
-        if lo == hi:
-            return -1, 0
-        hit = np.flatnonzero((meta[lo:hi] >> np.uint32(1)) == np.uint32(address))
+        ident, meta, _, _ = kernels.gather(self.view(), np.uint64(context))
+        hit = np.flatnonzero((meta >> np.uint32(1)) == np.uint32(address))
         if not len(hit):
-            return -1, hi - lo
-        return int(ident[lo + int(hit[0])] & np.uint64(TOKEN_MASK)), hi - lo
+            return -1, len(ident)
+        return int(ident[int(hit[0])] & np.uint64(TOKEN_MASK)), len(ident)
 
     def discounts(self) -> tuple[float, float, float]:
         """Modified Kneser-Ney's three discounts (for counts 1, 2 and 3 or more) from the counts
-        of counts over all entries (Chen & Goodman 1998), recomputed when the arrays change."""
+        of counts over all entries (Chen & Goodman 1998), kept current by every merge."""
         with self.swap:
-            count = self.count
-        if self._discounts[0] is count:
+            counts = self.counts.tobytes()
+        if self._discounts[0] == counts:
             return self._discounts[1]
-        # n1..n4: how many entries were seen exactly 1, 2, 3 and 4 times (5 and more lumped apart)
-        n = np.bincount(np.minimum(count, 5), minlength=6)[1:5].astype(float)
+        # n1..n4: how many entries were seen exactly 1, 2, 3 and 4 times (5 and more apart)
+        n = np.frombuffer(counts, np.int64)[1:5].astype(float)
         found = DEFAULT_DISCOUNTS
         if n.all():
             y = n[0] / (n[0] + 2 * n[1])
             d = (1 - 2 * y * n[1] / n[0], 2 - 3 * y * n[2] / n[1], 3 - 4 * y * n[3] / n[2])
             if all(0 < x < k + 1 for k, x in enumerate(d)):
                 found = (float(d[0]), float(d[1]), float(d[2]))
-        self._discounts = (count, found)
+        self._discounts = (counts, found)
         return found
 
     def contexts(self) -> int:
-        if not len(self.ident):
-            return 0
-        ctx = self.ident >> np.uint64(TOKEN_BITS)
-        return int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
-
-    def cap(self, per_token: int) -> None:
-        """The caps (module docstring), at compaction: each context's `per_context` most recent
-        tokens, then each token's `per_token` most recent entries (0: no token cap)."""
+        """How many contexts hold a token (a pass over the memory while a delta is held)."""
         with self.swap:
-            self._cap_contexts()
-            self._cap_tokens(per_token)
+            if not len(self.delta.ident):
+                return self.base_contexts
+        return sum(_contexts(part.ident) for part in self.rows(cap=False))
 
-    def _cap_tokens(self, per_token: int) -> None:
-        if per_token <= 0 or not len(self.ident):
-            return
-        tok = (self.ident & np.uint64(TOKEN_MASK)).astype(np.int64)
-        seq = (self.meta >> np.uint32(1)).astype(np.int64)
+    def cap_tokens(self, whole: Columns, per_token: int) -> Columns:
+        """Each token's `per_token` most recent entries of `whole` (0: all of them)."""
+        if per_token <= 0 or not len(whole.ident):
+            return whole
+        tok = (whole.ident & np.uint64(TOKEN_MASK)).astype(np.int64)
+        seq = (whole.meta >> np.uint32(1)).astype(np.int64)
         order = np.lexsort((-seq, tok))
         sorted_tok = tok[order]
         starts = np.flatnonzero(np.concatenate([[True], sorted_tok[1:] != sorted_tok[:-1]]))
         rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.append(starts, len(order))))
         keep = np.ones(len(order), dtype=bool)
         keep[order[rank >= per_token]] = False
-        self._keep(keep)
+        return whole.take(keep)
 
+
+def _release(col: npt.NDArray[Any], lo: int, hi: int) -> None:
+    """Drop the pages of rows [lo, hi) of a memory-mapped column from this process (they are
+    clean: read again from the file if wanted), so a pass over the whole base, as a fold makes,
+    does not leave it all resident."""
+    view = col.base
+    mapped = view.obj if isinstance(view, memoryview) else None
+    if not isinstance(mapped, mmap.mmap) or hi <= lo:
+        return
+    start = np.frombuffer(mapped, np.uint8, count=1).ctypes.data
+    first = col.ctypes.data + lo * col.itemsize - start
+    last = col.ctypes.data + hi * col.itemsize - start
+    first = -(-first // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages inside the rows only
+    last = last // mmap.PAGESIZE * mmap.PAGESIZE
+    if last > first:
+        mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
+def _contexts(ident: npt.NDArray[np.uint64]) -> int:
+    if not len(ident):
+        return 0
+    ctx = ident >> np.uint64(TOKEN_BITS)
+    return int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1

@@ -12,7 +12,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from filelock import FileLock
 
 from .. import fsio
@@ -21,6 +20,7 @@ from ..context import KEY_BITS
 from . import files
 from .errors import MemoryAccessError, MemoryCorruptError, MemoryVersionError
 from .mark import MARK, Mark, read_mark, write_mark
+from .passive import Columns
 from .store import JOURNAL, LOCK, SNAPSHOT, aside_path, describe_os_error, stray_files
 
 
@@ -119,9 +119,7 @@ def _repair(root: Path, depth: int) -> Repaired:
         # the snapshot the journal was written on is gone (damaged, lost or replaced by an
         # older copy): its batches are kept on what there is (an empty memory if nothing)
         if snapshot is None:
-            snapshot = files.Snapshot(depth, KEY_BITS, read.generation, 0, 0,
-                                      np.empty(0, np.uint64), np.empty(0, np.uint32),
-                                      np.empty(0, np.uint16), np.empty(0, np.uint16))
+            snapshot = files.Snapshot(depth, KEY_BITS, read.generation, 0, 0, Columns.empty())
             out.notes.append(f"the snapshot of generation {read.generation} was missing or "
                              f"damaged: what it held is lost; the journal's batches are kept")
         else:

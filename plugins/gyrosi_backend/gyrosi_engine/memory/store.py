@@ -7,6 +7,7 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from . import files
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
 from .mark import MARK, Mark, read_mark, write_mark
-from .passive import MAX_BATCH_RECORDS, NO_LOWER, Batch, Passive, group
+from .passive import MAX_BATCH_RECORDS, NO_LOWER, Batch, Columns, Passive, group
 
 if TYPE_CHECKING:
     from ..learn_map import Mapper
@@ -58,6 +59,20 @@ SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
 LOCK = "memory.lock"
 LOCK_WAIT_S = 600.0
+#: A snapshot up to this size has its digest checked when it is opened; a larger one in a
+#: background thread (the memory answers meanwhile; a write waits for the check, and damage
+#: found is refused from then on), so opening stays quick however large the memory.
+VERIFY_NOW_BYTES = 256 << 20
+#: Delta rows that trigger a fold into a new base: a quarter of the base (so a row is rewritten
+#: a bounded number of times), at least 4M rows (small memories fold rarely) and at most 16M
+#: (the delta, rewritten by every batch, stays small).
+FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 22, 1 << 24
+
+
+def fold_rows(base: int) -> int:
+    return min(max(base // 4, FOLD_MIN_ROWS), FOLD_MAX_ROWS)
+
+
 #: Tokens per committed batch: what a `kill -9` can lose at most. Fixed, so the same input
 #: always ends its batches at the same tokens whatever the timing (the per-context cap applies
 #: at each merge, so batch boundaries are part of the result).
@@ -148,6 +163,9 @@ class Memory:
         self.next_seq = 0
         self.journal_batches = 0
         self.learned_here = 0
+        self._held = False  # whether this process holds the lock now (and so may upgrade)
+        self._check: threading.Thread | None = None  # a background check of the snapshot
+        self._damage: MemoryCorruptError | None = None  # what it found
         with self._locked("open"):
             pass
 
@@ -177,7 +195,10 @@ class Memory:
                     f"Cannot {doing} the memory in {self.root}: {describe_os_error(exc)}. Make "
                     f"it writable, or set GYROSI_HOME to another folder.") from None
             held = False
+        self._held = held
         try:
+            if held and doing not in READING:
+                self._verified(wait=True)  # damage is refused, never overwritten
             self._catch_up()
             if held and doing not in READING:
                 self._sweep()
@@ -189,8 +210,27 @@ class Memory:
                 f"Could not {doing} the memory in {self.root}: {describe_os_error(exc)}. "
                 f"Every committed batch is kept; learn again when the problem is fixed.") from None
         finally:
+            self._held = False
             if held:
                 self.lock.release()
+
+    def _verify_in_background(self, check: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                check()
+            except MemoryCorruptError as exc:
+                self._damage = exc
+
+        self._check = threading.Thread(target=run, name="gyrosi-verify", daemon=True)
+        self._check.start()
+
+    def _verified(self, wait: bool = False) -> None:
+        """Raise what the background check of the snapshot found, waiting for it first with
+        `wait` (before a write)."""
+        if wait and self._check is not None:
+            self._check.join()
+        if self._damage is not None:
+            raise self._damage
 
     def _sweep(self) -> None:
         """Remove what writers killed mid-write left behind (the lock is held: no writer of
@@ -276,31 +316,38 @@ class Memory:
     def _snapshot_generation(self) -> int:
         try:
             with open(self.snapshot_path, "rb") as f:
-                head = f.read(files.SNAP_HEAD.size)
+                head = f.read(files.SNAP_HEAD_3.size)
         except FileNotFoundError:
             return 0
         except OSError:
             return -2  # a folder, unreadable: the reload says which
-        if len(head) < files.SNAP_HEAD.size or head[:8] != files.SNAP_MAGIC:
+        if len(head) < files.SNAP_HEAD_3.size or head[:8] != files.SNAP_MAGIC:
             return -2  # forces a reload, which reports the damage
-        return int(files.SNAP_HEAD.unpack(head)[5])
+        return int(files.SNAP_HEAD_3.unpack(head)[5])  # the same place in formats 3 and 4
 
     def _reload(self) -> None:
+        self._verified()  # a check of the snapshot being replaced that failed is still news
         if self.snapshot_path.exists():
-            snap = files.read_snapshot(self.snapshot_path)
+            path = self.snapshot_path
+            snap = files.read_snapshot(path, verify=path.stat().st_size <= VERIFY_NOW_BYTES)
             if snap.depth != self.depth or snap.key_bits != KEY_BITS:
                 raise MemoryCorruptError(
                     f"The memory in {self.root} was learned with context depth {snap.depth}; this "
                     f"configuration uses depth {self.depth}. Set `backends.gyrosi.depth` back to "
                     f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
                 )
-            self.passive.replace(snap.ident, snap.meta, snap.count, snap.spread)
+            self.passive.replace(snap.entries, snap.counts, snap.contexts)
             self.index.load(snap.index)
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
+            if snap.check is not None:
+                self._verify_in_background(snap.check)
+            if snap.format != files.FORMAT and self._held:
+                # upgraded in place: the same entries, generation and journal, a new layout
+                # (atomic: a crash leaves the old file, read and upgraded again next time)
+                self._write_snapshot(path, self.generation)
         else:
-            none = np.empty(0, np.uint16)
-            self.passive.replace(np.empty(0, np.uint64), np.empty(0, np.uint32), none, none)
+            self.passive.replace(Columns.empty())
             self.index.clear()
             self.generation, self.tokens_learned, self.next_seq = 0, 0, 0
         self.offset, self.journal_batches = 0, 0
@@ -361,6 +408,8 @@ class Memory:
             # what this process learned, as opposed to what it replayed from others
             self.learned_here += self._merge(tokens, batch)
             self._append(files.JournalBatch(tokens, at.fresh, at.packed(), docs))
+            if len(self.passive.delta.ident) > fold_rows(len(self.passive.base.ident)):
+                self._next_generation(cap=False)
 
     def learn_stream(
         self, pieces: Iterable[Piece | npt.NDArray[np.int64]], at: PathState | None = None, *,
@@ -441,13 +490,14 @@ class Memory:
     def compact(self) -> None:
         """Fold the journal into a new snapshot (atomic), then start an empty journal."""
         with self._locked("compact"):
-            self.passive.cap(self.per_token)
-            self._next_generation()
+            self._next_generation(cap=True)
 
-    def _next_generation(self) -> None:
+    def _next_generation(self, *, cap: bool) -> None:
         """Write RAM as the snapshot of the next generation, then that generation's empty
-        journal and its mark (in this order: see `files` and `mark`). The lock is held."""
-        self._write_snapshot(self.snapshot_path, self.generation + 1)
+        journal and its mark (in this order: see `files` and `mark`). The lock is held. With
+        `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
+        leaves what the memory holds as it was."""
+        self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
         self.generation += 1
         self._start_journal()
 
@@ -457,11 +507,19 @@ class Memory:
         self.journal_batches = 0
         self._write_mark()
 
-    def _write_snapshot(self, path: Path, generation: int) -> None:
-        files.write_snapshot(path, files.Snapshot(
-            self.depth, KEY_BITS, generation, self.tokens_learned, self.next_seq,
-            self.passive.ident, self.passive.meta, self.passive.count, self.passive.spread,
-            self.index.arrays()))
+    def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False) -> None:
+        """Write the memory as a snapshot, streamed from its two tiers (`Passive.rows`); with
+        `cap`, as compaction leaves it. The memory's own snapshot becomes the new base."""
+        snap = files.Snapshot(self.depth, KEY_BITS, generation, self.tokens_learned,
+                              self.next_seq, Columns.empty(), self.index.arrays())
+        if cap and self.per_token:  # the token cap needs every context at once
+            snap.entries = self.passive.cap_tokens(self.passive.whole(cap=True), self.per_token)
+            files.write_snapshot(path, snap)
+        else:
+            files.write_snapshot(path, snap, self.passive.rows(cap=cap))
+        if path == self.snapshot_path:
+            written = files.read_snapshot(path, verify=False)  # its digest was just computed
+            self.passive.replace(written.entries, written.counts, written.contexts)
 
     def export(self, path: Path) -> MemoryStats:
         if not path.parent.is_dir():
@@ -487,16 +545,17 @@ class Memory:
         with self._locked("import into"):
             # addresses move past this memory's: recency order and the content index's
             # addresses (consecutive tokens have consecutive addresses) are both kept
-            seq = (snap.meta >> np.uint32(1)).astype(np.int64)
-            self.passive.merge(Batch(snap.ident, (self.next_seq + seq).astype(np.uint32),
-                                     (snap.meta & 1).astype(bool), snap.count.astype(np.int64),
+            got = snap.entries
+            seq = (got.meta >> np.uint32(1)).astype(np.int64)
+            self.passive.merge(Batch(np.asarray(got.ident),
+                                     (self.next_seq + seq).astype(np.uint32),
+                                     (got.meta & 1).astype(bool), got.count.astype(np.int64),
                                      np.full(len(seq), NO_LOWER)))
-            self.passive.add_spread(snap.ident, snap.spread)
-            self.passive.cap(self.per_token)  # an import ends as a compaction does
+            self.passive.add_spread(np.asarray(got.ident), np.asarray(got.spread))
             self.index.absorb(snap.index, self.next_seq)
             self.next_seq += snap.next_seq
             self.tokens_learned += snap.tokens_learned
-            self._next_generation()
+            self._next_generation(cap=True)  # an import ends as a compaction does
         return len(seq)
 
     def refresh(self) -> None:
@@ -580,8 +639,7 @@ def _reset(root: Path, depth: int) -> list[Path]:
                 moved.append(aside)
         generation += 1
         files.write_snapshot(root / SNAPSHOT, files.Snapshot(
-            depth, KEY_BITS, generation, 0, 0, np.empty(0, np.uint64), np.empty(0, np.uint32),
-            np.empty(0, np.uint16), np.empty(0, np.uint16)))
+            depth, KEY_BITS, generation, 0, 0, Columns.empty()))
         files.write_journal(root / JOURNAL, depth, generation)
         write_mark(root / MARK, Mark(generation, files.JOURNAL_HEADER_SIZE, 0))
     return moved

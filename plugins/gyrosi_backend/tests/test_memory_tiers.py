@@ -1,0 +1,297 @@
+"""The two-tier store (issue 16): a memory-mapped base and a delta of what batches touched since.
+
+Folding the delta into a new base is representation only: a memory folded after every few
+batches holds, reads, answers and compacts exactly like one never folded. A format-3 memory is
+upgraded in place, or read as it is where it cannot be written.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gyrosi_engine import kernels
+from gyrosi_engine.engine import Engine
+from gyrosi_engine.generate import Trace
+from gyrosi_engine.memory import files, store
+from gyrosi_engine.memory.passive import Columns
+from gyrosi_engine.settings import GyroConfig
+
+from .test_learn_determinism import stdlib_texts
+from .test_memory_io import mounted
+
+PROMPTS = ("def read(self, size=-1):", "The Python Software Foundation", "import os\n",
+           "class Queue:", "Return the number of")
+
+
+def engine_at(home: Path, built_home: Path) -> Engine:
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "atlas").exists():
+        (home / "atlas").symlink_to(built_home / "atlas")
+    return Engine(GyroConfig(starter=False), home=home)
+
+
+def answers(engine: Engine) -> list[list[int]]:
+    gen = engine.generator
+    return [list(gen.emit(gen.walk(engine.start(), engine.encode(p)), 60, Trace()))
+            for p in PROMPTS]
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[tuple[str, str]]:
+    return stdlib_texts(1_500_000)
+
+
+def test_folding_changes_nothing_the_memory_holds(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "BATCH_TOKENS", 1 << 15)
+    never = engine_at(tmp_path / "never", built_home)
+    never.learn_texts(texts)
+    # now one that folds its delta into a new base every time it passes 20,000 rows
+    monkeypatch.setattr(store, "FOLD_MIN_ROWS", 20_000)
+    monkeypatch.setattr(store, "FOLD_MAX_ROWS", 20_000)
+    folded = engine_at(tmp_path / "folded", built_home)
+    folded.learn_texts(texts)
+    assert folded.memory.generation > never.memory.generation + 5  # it did fold, often
+    monkeypatch.undo()  # then both learn more without folding
+    for engine in (never, folded):
+        engine.learn_texts(texts[:3])
+    a, b = never.memory.passive, folded.memory.passive
+    assert len(b.delta.ident) and len(b.base.ident)  # and reads below see both tiers
+    assert not len(a.base.ident)  # while this one read its delta alone
+    for mine, theirs in zip(a.whole(cap=False), b.whole(cap=False), strict=True):
+        assert np.array_equal(mine, theirs)
+    assert (len(a), a.contexts(), a.discounts()) == (len(b), b.contexts(), b.discounts())
+    # every context read through the kernels' two-tier gather equals the one-tier reading
+    whole = a.whole(cap=False)
+    contexts = np.unique(whole.ident >> np.uint64(18))
+    for ctx in np.random.default_rng(5).choice(contexts, 2000, replace=False).tolist():
+        assert [x.tolist() for x in a.evidence(ctx)] == [x.tolist() for x in b.evidence(ctx)]
+    assert answers(never) == answers(folded)
+    never.memory.compact()
+    folded.memory.compact()
+    assert answers(never) == answers(folded)
+    for engine in (never, folded):
+        engine.memory.export(engine.memory.root / "export.gsm")
+    assert (never.memory.root / "export.gsm").read_bytes() == \
+        (folded.memory.root / "export.gsm").read_bytes()
+
+
+def test_a_delta_row_overrides_and_deletes_the_base_row() -> None:
+    """`kernels.gather` and `find` on a hand-made pair of tiers."""
+    def cols(rows: list[tuple[int, int, int, int]]) -> Columns:
+        ident, meta, count, spread = zip(*rows, strict=True) if rows else ((), (), (), ())
+        return Columns(np.asarray(ident, np.uint64), np.asarray(meta, np.uint32),
+                       np.asarray(count, np.uint16), np.asarray(spread, np.uint16))
+
+    ctx = 5 << 18
+    base = cols([(ctx | 1, 10, 1, 0), (ctx | 2, 20, 1, 0), (ctx | 3, 30, 2, 1),
+                 ((6 << 18) | 1, 40, 1, 0)])
+    delta = cols([(ctx | 2, 51, 2, 0), (ctx | 3, 60, 0, 0), (ctx | 4, 71, 1, 0)])
+    view = (*base, *delta)
+    ident, meta, count, _ = kernels.gather(view, np.uint64(5))
+    assert (ident & np.uint64((1 << 18) - 1)).tolist() == [1, 2, 4]  # 3 was deleted
+    assert meta.tolist() == [10, 51, 71] and count.tolist() == [1, 2, 1]
+    assert kernels.find(view, np.uint64(ctx | 3)) == -1
+    assert kernels.find(view, np.uint64(ctx | 2)) == 51
+    assert kernels.find(view, np.uint64(ctx | 1)) == 10
+    assert kernels.gather(view, np.uint64(6))[1].tolist() == [40]  # the base alone: a view
+
+
+def write_format_3(path: Path, snap: files.Snapshot) -> None:
+    """A snapshot as GyroSI 0.x wrote memory format 3 (the layout `files` still reads)."""
+    index = zlib.compress(files.encode_arrays(snap.index), 6) if snap.index else b""
+    e = snap.entries
+    head = [files.SNAP_MAGIC, 3, snap.depth, snap.key_bits, len(index), snap.generation,
+            snap.tokens_learned, snap.next_seq, len(e.ident)]
+    payload = b"".join(np.ascontiguousarray(c).tobytes() for c in e) + index
+    digest = hashlib.sha256(files.SNAP_HEAD_3.pack(*head, bytes(32)) + payload).digest()
+    tmp = path.with_name(".old-writer.tmp")  # replaced, as every GyroSI writes its snapshot
+    tmp.write_bytes(files.SNAP_HEAD_3.pack(*head, digest) + payload)
+    os.replace(tmp, path)
+
+
+def test_a_format_3_memory_is_upgraded_in_place(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]]) -> None:
+    engine = engine_at(tmp_path / "home", built_home)
+    engine.learn_texts(texts[:40])
+    engine.memory.compact()
+    before = answers(engine)
+    root = engine.memory.root
+    snap = files.read_snapshot(root / store.SNAPSHOT)
+    write_format_3(root / store.SNAPSHOT, snap)
+    assert struct.unpack_from("<I", (root / store.SNAPSHOT).read_bytes(), 8) == (3,)
+    # on a read-only mount it cannot be upgraded: it is read as it is and answers the same
+    with mounted(["--bind", str(root)], root):
+        remount = subprocess.run(["mount", "-o", "remount,ro,bind", str(root)],
+                                 capture_output=True, text=True)
+        if remount.returncode:
+            pytest.skip(f"cannot remount read-only ({remount.stderr.strip()})")
+        assert answers(engine_at(tmp_path / "home", built_home)) == before
+    assert struct.unpack_from("<I", (root / store.SNAPSHOT).read_bytes(), 8) == (3,)
+    again = engine_at(tmp_path / "home", built_home)  # a writable one is upgraded on open
+    assert struct.unpack_from("<I", (root / store.SNAPSHOT).read_bytes(), 8) == (files.FORMAT,)
+    assert answers(again) == before
+    upgraded = files.read_snapshot(root / store.SNAPSHOT)
+    for mine, theirs in zip(upgraded.entries, snap.entries, strict=True):
+        assert np.array_equal(mine, theirs)
+    assert (upgraded.generation, upgraded.tokens_learned) == (snap.generation,
+                                                                snap.tokens_learned)
+
+
+def test_a_large_snapshot_is_checked_in_the_background_and_damage_refused(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_at(tmp_path / "home", built_home)
+    engine.learn_texts(texts[:40])
+    engine.memory.compact()
+    path = engine.memory.snapshot_path
+    data = bytearray(path.read_bytes())
+    data[files.SNAP_HEAD.size + 3] ^= 0x10  # a flipped bit in the first column
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(store, "VERIFY_NOW_BYTES", 0)  # every snapshot counts as large
+    damaged = engine_at(tmp_path / "home", built_home)  # opens at once
+    with pytest.raises(files.MemoryCorruptError, match="fails its checksum"):
+        damaged.memory.learn_stream([np.asarray(engine.encode("more text"), np.int64)])
+    assert path.read_bytes() == bytes(data)  # never overwritten
+
+
+LEARNER = """
+import sys
+from pathlib import Path
+from gyrosi_engine.engine import Engine
+from gyrosi_engine.memory import store
+from gyrosi_engine.settings import GyroConfig
+from tests_texts import texts
+texts = [tuple(t) for t in texts]
+store.BATCH_TOKENS = 1 << 14
+store.FOLD_MIN_ROWS = store.FOLD_MAX_ROWS = 30_000
+engine = Engine(GyroConfig(starter=False), home=Path(sys.argv[1]))
+def batch(n):
+    print(engine.memory.tokens_learned, engine.memory.journal_batches, flush=True)
+engine.learn_texts(texts, on_batch=batch)
+print("done", flush=True)
+"""
+
+
+def test_kill_9_during_a_fold_loses_nothing_committed(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]]) -> None:
+    """A learner is killed while it writes a fold's new base (its temporary snapshot is
+    there): every batch it reported committed is in the memory, which opens."""
+    home = tmp_path / "home"
+    engine_at(home, built_home).close()
+    (tmp_path / "tests_texts.py").write_text(f"texts = {json.dumps(texts[:60])}\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    script = tmp_path / "learner.py"
+    script.write_text(LEARNER)
+    memory = home / "memory"
+    killed_in_fold = 0
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), str(home)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        committed = 0
+        deadline = time.monotonic() + 300
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            if list(memory.glob(".passive.gsm.*.tmp")):  # a fold is writing its new base
+                os.kill(proc.pid, signal.SIGKILL)
+                killed_in_fold += 1
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.001)
+        proc.wait()
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr.read() if proc.stderr else ""
+        out = proc.stdout.read().split()
+        numbers = [int(x) for x in out if x.isdigit()]
+        committed = max(numbers[::2], default=0)
+        reopened = engine_at(home, built_home)
+        assert reopened.memory.tokens_learned >= committed, (attempt, out[-4:])
+        reopened.close()
+        if "done" in out:
+            break
+    assert killed_in_fold, "no fold was caught mid-write"
+
+
+ANSWERER = """
+import json, resource, sys
+from pathlib import Path
+from gyrosi_engine.engine import Engine
+from gyrosi_engine.generate import Trace
+from gyrosi_engine.settings import GyroConfig
+engine = Engine(GyroConfig(starter=False), home=Path(sys.argv[1]))
+gen = engine.generator
+out = [list(gen.emit(gen.walk(engine.start(), engine.encode(p)), 60, Trace()))
+       for p in json.loads(sys.argv[2])]
+engine.memory._verified(wait=True)  # the whole snapshot read once more by its digest check
+anon = [int(x.split()[1]) * 1024 for x in Path("/proc/self/status").read_text().splitlines()
+        if x.startswith("RssAnon:")][0]
+print(json.dumps({"answers": out, "anon": anon}))
+"""
+CGROUP = Path("/sys/fs/cgroup/memory")
+
+
+def test_a_memory_larger_than_the_memory_limit_still_answers(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]]) -> None:
+    """The snapshot is memory-mapped, not read into RAM: a process whose memory cgroup allows
+    less than the snapshot's size (page cache included) opens it and answers as without one."""
+    if not (CGROUP / "memory.limit_in_bytes").exists() or not os.access(CGROUP, os.W_OK):
+        pytest.skip("no writable cgroup-v1 memory controller here; CI runs as root and has one")
+    home = tmp_path / "home"
+    engine = engine_at(home, built_home)
+    engine.learn_texts(texts[:60])
+    engine.memory.compact()
+    engine.close()
+    # grown past any limit that leaves the process room to run: 45M more entries in contexts
+    # no prompt reaches (random 40-bit keys), 720 MB more snapshot
+    path = home / "memory" / store.SNAPSHOT
+    snap = files.read_snapshot(path)
+    rng = np.random.default_rng(16)
+    pad = np.unique(rng.integers(0, 1 << 58, 45_000_000, dtype=np.uint64))
+    ident = np.concatenate([np.asarray(snap.entries.ident), pad])
+    order = np.argsort(ident, kind="stable")
+    ones = np.ones(len(pad), np.uint16)
+    snap.entries = Columns(*(np.concatenate([np.asarray(mine), extra])[order] for mine, extra in
+                             zip(snap.entries, (pad, ones.astype(np.uint32), ones, ones),
+                                 strict=True)))
+    del order, ident, pad
+    files.write_snapshot(path, snap)
+    del snap
+    size = path.stat().st_size
+    script = tmp_path / "answer.py"
+    script.write_text(ANSWERER)
+    args = [sys.executable, str(script), str(home), json.dumps(PROMPTS)]
+    free = subprocess.run(args, capture_output=True, text=True, check=True)
+    expected = json.loads(free.stdout)
+    limit = expected["anon"] + (200 << 20)
+    assert size > limit + (100 << 20), (size, limit)  # the memory is larger than the limit
+    # out of the page cache, so the held process reads it from disk and its pages count
+    # against its own limit (cached pages stay charged to whoever read them first)
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    group = CGROUP / f"gyrosi-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+        if (group / "memory.memsw.limit_in_bytes").exists():
+            (group / "memory.memsw.limit_in_bytes").write_text(str(limit))
+        held = subprocess.run(["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"',
+                               "sh", *args], capture_output=True, text=True)
+        assert held.returncode == 0, held.stderr[-2000:]
+        assert json.loads(held.stdout)["answers"] == expected["answers"]
+        peak = int((group / "memory.max_usage_in_bytes").read_text())
+        # it ran at the limit, below the memory's size: pages read were dropped and read again
+        assert limit - (8 << 20) <= peak <= limit < size
+    finally:
+        group.rmdir()
