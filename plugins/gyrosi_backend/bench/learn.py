@@ -253,23 +253,23 @@ def report(corpus: str, runs: list[dict[str, Any]]) -> None:
       anon <= 1.5 * 2**30)
     p("  of which before learning (text, vocab)",
       f"{med(r['rss_before'] for r in runs) / 2**20:.0f} MiB")
-    # whole batches only (the last is a remainder), the first left out: its time includes
-    # filling the pipeline (its keys computed while nothing else runs)
-    whole = [[(b, fold) for b, fold, n in r["batches"][1:] if n == max(x[2] for x in
-                                                                      r["batches"])]
-             for r in runs]
-    if all(whole):
-        plain = [[b for b, fold in bs if not fold] or [0.0] for bs in whole]
+    # per token (batches end where a document pushes them past `BATCH_TOKENS`, so sizes vary),
+    # the first batch left out (its time includes filling the pipeline) and the last (a
+    # remainder); a batch that folded the delta into a new base is counted apart
+    inner = [[(b / n * 1e6, fold) for b, fold, n in r["batches"][1:-1]] for r in runs]
+    if all(inner):
+        plain = [[b for b, fold in bs if not fold] or [0.0] for bs in inner]
         first = med(pl[0] for pl in plain)
         last_plain = med(pl[-1] for pl in plain)
-        p("batches (whole ones after the first)", f"{len(runs[0]['batches'])} ({len(whole[0])})")
-        p("first whole batch (no fold)", f"{first:.3f} s")
-        p("last whole batch (no fold)", f"{last_plain:.3f} s")
+        p("batches (timed: all but the first and last)",
+          f"{len(runs[0]['batches'])} ({len(inner[0])})")
+        p("first timed batch (no fold), per token", f"{first:.2f} µs")
+        p("last timed batch (no fold), per token", f"{last_plain:.2f} µs")
         p("last / first", f"{last_plain / first:.2f}", "<= 1.5", last_plain / first <= 1.5)
-        p("median batch", f"{med(med(b for b, _ in bs) for bs in whole):.3f} s")
-        folds = [[b for b, fold in bs if fold] for bs in whole]
-        p("folds into a new base (median batch with one)",
-          f"{med(len(f) for f in folds):.0f} ({med(med(f) if f else 0.0 for f in folds):.2f} s)")
+        p("median batch, per token", f"{med(med(b for b, _ in bs) for bs in inner):.2f} µs")
+        folds = [[b for b, fold in bs if fold] for bs in inner]
+        p("folds (median batch with one, per token)",
+          f"{med(len(f) for f in folds):.0f} ({med(med(f) if f else 0.0 for f in folds):.2f} µs)")
     reopen = med(r["reopen_s"] for r in runs)
     p("memory reopen (a second Engine, atlas loaded)", f"{reopen:.3f} s", "<= 0.5 s",
       reopen <= 0.5)

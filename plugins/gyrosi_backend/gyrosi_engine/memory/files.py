@@ -2,12 +2,16 @@
 
 snapshot (`passive.gsm`, also the export format), little-endian:
     header  magic "GYROSIPM", format u32, depth u32, key_bits u32, index_bytes u32,
-            generation u64, tokens_learned u64, next_seq u64, entries u64, sha256[32]
-    payload ident u64[entries] (sorted), meta u32[entries], count u16[entries], spread u16[entries],
-            then the content
-            index: a JSON table of its arrays (name, dtype, shape) and their bytes, zlib-compressed,
-            `index_bytes` long
-    sha256 covers the header (with the digest zeroed) and the payload.
+            generation u64, tokens_learned u64, next_seq u64, entries u64,
+            by_count u64[6] (entries seen 0..4 times, then 5 or more: the discounts' counts of
+            counts), contexts u64, digest[32]
+    payload ident u64[entries] (sorted), meta u32[entries], count u16[entries],
+            spread u16[entries] (each 8-byte aligned: the columns are memory-mapped), then the
+            content index: a JSON table of its arrays (name, dtype, shape) and their bytes,
+            zlib-compressed, `index_bytes` long
+    digest  sha256(header with the digest zeroed + sha256(payload)): a writer streaming the
+            payload computes it in file order. Format 3 had no by_count and contexts, and its
+            digest was sha256(header + payload); it is read (whole) to be upgraded.
 
 journal (`journal.gsj`): header magic "GYROSIJL", format u32, depth u32, generation u64, crc32;
 then batches, each: magic "GBAT", tokens u32, fresh u32, path i32[depth + 1] (the last tokens and
@@ -15,7 +19,8 @@ the boundary state: `PathState.packed()`), docs_bytes u32, crc32 (of the batch h
 and the payload), payload u32[tokens] and then the documents that start in the batch as JSON
 `[[offset, name], ...]`, `docs_bytes` long.
 
-Format 3 keys entries by token contexts and keeps occurrence counts. Formats 1 and 2 keyed them by
+Format 3 keyed entries by token contexts and kept occurrence counts; format 4 lays them out to be
+memory-mapped (journals are the same in both). Formats 1 and 2 keyed them by
 paths of boundary states, which cannot be turned into token contexts without the text they were
 learned from: such a memory is refused with a sentence that says to reset it and learn its
 documents again (its files are moved aside by the reset, never deleted). A batch is committed once
@@ -34,7 +39,7 @@ import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,16 +84,22 @@ class Snapshot:
     check: Callable[[], None] | None = None
 
 
-def encode_arrays(arrays: dict[str, Any]) -> bytes:
-    """Named numpy arrays as a length-prefixed JSON table and their little-endian bytes."""
-    table, blobs = [], []
+def array_chunks(arrays: dict[str, Any]) -> Iterator[bytes | memoryview]:
+    """Named numpy arrays as a length-prefixed JSON table and then their little-endian bytes,
+    piece by piece (views of the arrays, not copies)."""
+    table, views = [], []
     for name, value in arrays.items():
         a = np.ascontiguousarray(value)
         dtype = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         table.append([name, dtype.str, list(a.shape)])
-        blobs.append(a.astype(dtype, copy=False).tobytes())
+        views.append(memoryview(np.ascontiguousarray(a.astype(dtype, copy=False))).cast("B"))
     head = json.dumps(table).encode()
-    return struct.pack("<I", len(head)) + head + b"".join(blobs)
+    yield struct.pack("<I", len(head)) + head
+    yield from views
+
+
+def encode_arrays(arrays: dict[str, Any]) -> bytes:
+    return b"".join(array_chunks(arrays))
 
 
 def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
@@ -113,8 +124,6 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
     three are spooled to unnamed temporary files and appended after: a memory is written
     without being held in RAM. The digest is sha256(header with the digest zeroed, sha256(the
     payload)), which a stream can compute in file order."""
-    # the content index is compressed (zlib, a fixed level: the same input, the same bytes)
-    index = zlib.compress(encode_arrays(snap.index), 6) if snap.index else b""
     payload = hashlib.sha256()
     counts, n, contexts = np.zeros(6, np.int64), 0, 0
     with replacing(path) as f, contextlib.ExitStack() as spools:
@@ -137,12 +146,24 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
             while chunk := spool.read(8 * SPOOL_ROWS):
                 f.write(chunk)
                 payload.update(chunk)
-        f.write(index)
-        payload.update(index)
-        head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, len(index), snap.generation,
+        # the content index, compressed as it is written (zlib, a fixed level: the same input,
+        # the same bytes), so it is never held whole, uncompressed, beside its arrays
+        index = 0
+        for out in _compressed(array_chunks(snap.index)) if snap.index else ():
+            f.write(out)
+            payload.update(out)
+            index += len(out)
+        head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, index, snap.generation,
                 snap.tokens_learned, snap.next_seq, n, *counts.tolist(), contexts]
         f.seek(0)
         f.write(SNAP_HEAD.pack(*head, _digest(head, payload.digest())))
+
+
+def _compressed(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    squeeze = zlib.compressobj(6)
+    for piece in pieces:
+        yield squeeze.compress(piece)
+    yield squeeze.flush()
 
 
 def _digest(head: list[Any], payload: bytes) -> bytes:

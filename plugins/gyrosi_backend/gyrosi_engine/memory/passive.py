@@ -184,8 +184,11 @@ class Passive:
             mine[dpos[dhit]] = theirs[dhit]
         if insert.any():
             at = dpos[insert]
-            d = Columns(*(np.insert(mine, at, theirs[insert])
-                          for mine, theirs in zip(d, new, strict=True)))
+            cols = list(d)
+            self.delta = d = Columns.empty()  # the old columns go one by one as the new come
+            for i, theirs in enumerate(new):
+                cols[i] = np.insert(cols[i], at, theirs[insert])
+            d = Columns(*cols)
         self.delta = d
 
     def _recount(self, before: npt.NDArray[np.uint16], after: npt.NDArray[np.uint16]) -> None:
@@ -244,22 +247,25 @@ class Passive:
         new = Columns(rows, old.meta, old.count, np.where(found, grown, old.spread))
         self._write(dpos, dhit & found, new, ~dhit & found)
 
-    def rows(self, *, cap: bool, chunk: int = 1 << 22) -> Iterator[Columns]:
+    def rows(self, *, cap: bool, chunk: int = 1 << 20) -> Iterator[Columns]:
         """The whole memory in ident order, a few million rows at a time (each chunk ends at a
         context's end): the base's rows overridden by the delta's, the dead left out, and with
         `cap` each context's `per_context` most recent tokens only. What a new snapshot is
         written from, without holding the memory in RAM twice."""
         with self.swap:
             b, d = self.base, self.delta
-        n, at, dat = len(b.ident), 0, 0
-        while at < n or dat < len(d.ident):
-            end = min(at + chunk, n)
-            if end < n:  # on to the end of that row's context
-                ctx_end = (b.ident[end - 1] >> np.uint64(TOKEN_BITS)) + np.uint64(1)
-                end = int(np.searchsorted(b.ident, ctx_end << np.uint64(TOKEN_BITS)))
-                dend = int(np.searchsorted(d.ident, ctx_end << np.uint64(TOKEN_BITS)))
+        n, dn, at, dat = len(b.ident), len(d.ident), 0, 0
+        while at < n or dat < dn:
+            # a chunk of whichever tier has more left, on to the end of its last row's context
+            tier, last = (b.ident, at + chunk - 1) if n - at >= dn - dat else (d.ident,
+                                                                              dat + chunk - 1)
+            if last < len(tier):
+                bound = ((tier[last] >> np.uint64(TOKEN_BITS)) + np.uint64(1)) \
+                    << np.uint64(TOKEN_BITS)
+                end = int(np.searchsorted(b.ident, bound))
+                dend = int(np.searchsorted(d.ident, bound))
             else:
-                dend = len(d.ident)
+                end, dend = n, dn
             part = Columns(*(np.asarray(col[at:end]) for col in b))
             if dend > dat:
                 fresh = Columns(*(col[dat:dend] for col in d))

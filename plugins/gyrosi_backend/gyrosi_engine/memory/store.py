@@ -64,19 +64,20 @@ LOCK_WAIT_S = 600.0
 #: found is refused from then on), so opening stays quick however large the memory.
 VERIFY_NOW_BYTES = 256 << 20
 #: Delta rows that trigger a fold into a new base: a quarter of the base (so a row is rewritten
-#: a bounded number of times), at least 4M rows (small memories fold rarely) and at most 16M
-#: (the delta, rewritten by every batch, stays small).
-FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 22, 1 << 24
+#: a bounded number of times), at least 4M rows (small memories fold rarely) and at most 12M
+#: (the delta, rewritten by every batch, stays small: 192 MB).
+FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 22, 12 << 20
 
 
 def fold_rows(base: int) -> int:
     return min(max(base // 4, FOLD_MIN_ROWS), FOLD_MAX_ROWS)
 
 
-#: Tokens per committed batch: what a `kill -9` can lose at most. Fixed, so the same input
-#: always ends its batches at the same tokens whatever the timing (the per-context cap applies
-#: at each merge, so batch boundaries are part of the result).
-BATCH_TOKENS = 1 << 18
+#: Tokens per committed batch: what a `kill -9` can lose at most, and with two batches in flight
+#: (one folded while the next is prepared) most of learning's working memory. Where batches end
+#: changes nothing the memory holds (the caps apply at compaction), but it is fixed all the same,
+#: so a journal's batches never depend on timing.
+BATCH_TOKENS = 1 << 17
 
 
 def _batches(
