@@ -150,6 +150,8 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
         # the same bytes), so it is never held whole, uncompressed, beside its arrays
         index = 0
         for out in _compressed(array_chunks(snap.index)) if snap.index else ():
+            if not out:
+                continue  # zlib holds small pieces back
             f.write(out)
             payload.update(out)
             index += len(out)
@@ -225,18 +227,25 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = T
 
     if verify:
         check()
+    cols, index = _payload(mapped, at, n, path, what)  # views of the mapping, not copies
+    return Snapshot(depth, key_bits, gen, learned, next_seq, cols, index, fmt, counts, contexts,
+                    None if verify else check)
+
+
+def _payload(data: bytes | mmap.mmap, at: int, n: int, path: Path, what: str
+             ) -> tuple[Columns, dict[str, Any]]:
+    """The four columns of `n` entries from byte `at` on, and the content index after them."""
     cols = []
-    for dtype, size in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
-        cols.append(np.frombuffer(mapped, dtype=dtype, count=n, offset=at))
-        at += size * n
+    for dtype, width in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
+        cols.append(np.frombuffer(data, dtype=dtype, count=n, offset=at))
+        at += width * n
     try:
-        blob = memoryview(mapped)[at:]
+        blob = memoryview(data)[at:]
         index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
     except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
         raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {HINT}.") \
             from exc
-    return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*cols), index, fmt,
-                    counts, contexts, None if verify else check)
+    return Columns(*cols), index
 
 
 def _read_format_3(path: Path, data: bytes, what: str) -> Snapshot:
@@ -250,17 +259,10 @@ def _read_format_3(path: Path, data: bytes, what: str) -> Snapshot:
     check.update(memoryview(data)[SNAP_HEAD_3.size:])
     if len(data) != size or check.digest() != digest:
         raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {HINT}.")
-    cols, at = [], SNAP_HEAD_3.size
-    for dtype, width in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
-        cols.append(np.frombuffer(data, dtype=dtype, count=n, offset=at).copy())
-        at += width * n
-    try:
-        blob = memoryview(data)[at:]
-        index = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
-    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
-        raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {HINT}.") \
-            from exc
-    return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*cols), index, fmt)
+    cols, index = _payload(data, SNAP_HEAD_3.size, n, path, what)
+    # copied: views of `bytes` are read-only, which the compiled readers type apart
+    return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*(c.copy() for c in cols)),
+                    index, fmt)
 
 
 def refuse_version(fmt: int, what: str) -> None:

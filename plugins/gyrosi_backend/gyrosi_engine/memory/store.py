@@ -10,6 +10,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +166,7 @@ class Memory:
         self.journal_batches = 0
         self.learned_here = 0
         self._held = False  # whether this process holds the lock now (and so may upgrade)
+        self._indexer = ThreadPoolExecutor(1, thread_name_prefix="gyrosi-index")
         self._check: threading.Thread | None = None  # a background check of the snapshot
         self._damage: MemoryCorruptError | None = None  # what it found
         with self._locked("open"):
@@ -405,9 +407,14 @@ class Memory:
                 docs: list[tuple[int, str]], path_at: Callable[[int], PathState],
                 on_wait: Callable[[], None] | None) -> None:
         with self._locked("write to", on_wait):
-            self.index.add(tokens, self.next_seq, path_at, docs)
-            # what this process learned, as opposed to what it replayed from others
-            self.learned_here += self._merge(tokens, batch)
+            # the content index (Python over passages) beside the merge (numpy, which lets go
+            # of the GIL): they touch nothing in common
+            indexed = self._indexer.submit(self.index.add, tokens, self.next_seq, path_at, docs)
+            try:
+                # what this process learned, as opposed to what it replayed from others
+                self.learned_here += self._merge(tokens, batch)
+            finally:
+                indexed.result()
             self._append(files.JournalBatch(tokens, at.fresh, at.packed(), docs))
             if len(self.passive.delta.ident) > fold_rows(len(self.passive.base.ident)):
                 self._next_generation(cap=False)
