@@ -197,12 +197,21 @@ def span(ident: npt.NDArray[np.uint64], key: np.uint64) -> tuple[int, int]:
 def gather(store: tuple, key: np.uint64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
                                                  npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
     """A context's live rows (`Passive`: the base's, overridden by the delta's), in ident order:
-    views of the base when the delta holds none of it (a compacted memory), else merged."""
+    views of one tier when the other holds none of it (a compacted memory, or one learned since
+    it was last folded), else merged."""
     b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
     lo, hi = span(b_ident, key)
     dlo, dhi = span(d_ident, key)
     if dlo == dhi:
         return b_ident[lo:hi], b_meta[lo:hi], b_count[lo:hi], b_spread[lo:hi]
+    if lo == hi:  # the delta's alone (a memory not yet folded): views unless one was deleted
+        whole = True
+        for j in range(dlo, dhi):
+            if d_count[j] == 0:
+                whole = False
+                break
+        if whole:
+            return d_ident[dlo:dhi], d_meta[dlo:dhi], d_count[dlo:dhi], d_spread[dlo:dhi]
     n = hi - lo + dhi - dlo
     ident, meta = np.empty(n, np.uint64), np.empty(n, np.uint32)
     count, spread = np.empty(n, np.uint16), np.empty(n, np.uint16)
