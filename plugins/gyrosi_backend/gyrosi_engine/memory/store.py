@@ -10,7 +10,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,8 +167,7 @@ class Memory:
         self.learned_here = 0
         self._held = False  # whether this process holds the lock now (and so may upgrade)
         self._indexer = ThreadPoolExecutor(1, thread_name_prefix="gyrosi-index")
-        self._check: threading.Thread | None = None  # a background check of the snapshot
-        self._damage: MemoryCorruptError | None = None  # what it found
+        self._check: Future[None] | None = None  # a background check of the snapshot in use
         with self._locked("open"):
             pass
 
@@ -200,9 +199,10 @@ class Memory:
             held = False
         self._held = held
         try:
-            if held and doing not in READING:
-                self._verified(wait=True)  # damage is refused, never overwritten
             self._catch_up()
+            # damage the snapshot's check found is refused from then on; a write waits for the
+            # check first, so damage is never overwritten
+            self._verified(wait=held and doing not in READING)
             if held and doing not in READING:
                 self._sweep()
                 self._settle()
@@ -218,22 +218,23 @@ class Memory:
                 self.lock.release()
 
     def _verify_in_background(self, check: Callable[[], None]) -> None:
+        found: Future[None] = Future()
+
         def run() -> None:
             try:
                 check()
+                found.set_result(None)
             except MemoryCorruptError as exc:
-                self._damage = exc
+                found.set_exception(exc)
 
-        self._check = threading.Thread(target=run, name="gyrosi-verify", daemon=True)
-        self._check.start()
+        self._check = found  # the snapshot now in use: a new one replaces the check
+        threading.Thread(target=run, name="gyrosi-verify", daemon=True).start()
 
     def _verified(self, wait: bool = False) -> None:
-        """Raise what the background check of the snapshot found, waiting for it first with
-        `wait` (before a write)."""
-        if wait and self._check is not None:
-            self._check.join()
-        if self._damage is not None:
-            raise self._damage
+        """Raise what the background check of the snapshot in use found, waiting for it first
+        with `wait` (before a write)."""
+        if self._check is not None and (wait or self._check.done()):
+            self._check.result()
 
     def _sweep(self) -> None:
         """Remove what writers killed mid-write left behind (the lock is held: no writer of
@@ -329,7 +330,7 @@ class Memory:
         return int(files.SNAP_HEAD_3.unpack(head)[5])  # the same place in formats 3 and 4
 
     def _reload(self) -> None:
-        self._verified()  # a check of the snapshot being replaced that failed is still news
+        self._check = None  # the snapshot in use is about to change
         if self.snapshot_path.exists():
             path = self.snapshot_path
             snap = files.read_snapshot(path, verify=path.stat().st_size <= VERIFY_NOW_BYTES)
