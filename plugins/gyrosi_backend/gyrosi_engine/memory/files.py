@@ -20,7 +20,8 @@ and the payload), payload u32[tokens] and then the documents that start in the b
 `[[offset, name], ...]`, `docs_bytes` long.
 
 Format 3 keyed entries by token contexts and kept occurrence counts; format 4 lays them out to be
-memory-mapped (journals are the same in both). Formats 1 and 2 keyed them by
+memory-mapped (a journal's layout is the same in both; its header names the format it was
+written in). Formats 1 and 2 keyed them by
 paths of boundary states, which cannot be turned into token contexts without the text they were
 learned from: such a memory is refused with a sentence that says to reset it and learn its
 documents again (its files are moved aside by the reset, never deleted). A batch is committed once
