@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from ..atlas.layout import replacing
 from .errors import MemoryCorruptError, MemoryVersionError
-from .passive import TOKEN_BITS, Columns
+from .passive import Columns, contexts_in, histogram
 
 FORMAT = 4
 READS = (3, 4)  # format versions this code reads (a format-3 snapshot is upgraded on open)
@@ -137,11 +137,9 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
             payload.update(ident.data)
             for spool, col, dtype in zip(spooled, part[1:], ("<u4", "<u2", "<u2"), strict=True):
                 spool.write(np.ascontiguousarray(col, dtype=dtype).data)
-            counts += np.bincount(np.minimum(part.count, 5), minlength=6)
+            counts += histogram(part.count)
             n += len(ident)
-            if len(ident):
-                ctx = ident >> np.uint64(TOKEN_BITS)
-                contexts += int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
+            contexts += contexts_in(ident)
         for spool in spooled:
             spool.seek(0)
             while chunk := spool.read(8 * SPOOL_ROWS):

@@ -155,7 +155,7 @@ class Passive:
             self.base, self.delta = base, Columns.empty()
             self.size = len(base.ident)
             self.counts = histogram(base.count) if counts is None else counts.copy()
-            self.base_contexts = _contexts(base.ident) if contexts is None else contexts
+            self.base_contexts = contexts_in(base.ident) if contexts is None else contexts
 
     def _lookup(self, ident: npt.NDArray[np.uint64]
                 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], Columns]:
@@ -355,7 +355,7 @@ class Passive:
         with self.swap:
             if not len(self.delta.ident):
                 return self.base_contexts
-        return sum(_contexts(part.ident) for part in self.rows(cap=False))
+        return sum(contexts_in(part.ident) for part in self.rows(cap=False))
 
     def cap_tokens(self, whole: Columns, per_token: int) -> Columns:
         """Each token's `per_token` most recent entries of `whole` (0: all of them)."""
@@ -389,7 +389,8 @@ def _release(col: npt.NDArray[Any], lo: int, hi: int) -> None:
         mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
 
 
-def _contexts(ident: npt.NDArray[np.uint64]) -> int:
+def contexts_in(ident: npt.NDArray[np.uint64]) -> int:
+    """How many distinct contexts sorted idents hold."""
     if not len(ident):
         return 0
     ctx = ident >> np.uint64(TOKEN_BITS)
