@@ -194,6 +194,32 @@ def span(ident: npt.NDArray[np.uint64], key: np.uint64) -> tuple[int, int]:
 
 
 @numba.njit(cache=True, nogil=True)
+def overlay(base: tuple, delta: tuple) -> tuple:
+    """Rows of the base overridden by the delta's (both a stretch of the same idents), the
+    deleted (count 0) left out, in ident order: what a snapshot holds of the stretch."""
+    b0, b1, b2, b3 = base
+    d0, d1, d2, d3 = delta
+    nb, nd = b0.shape[0], d0.shape[0]
+    size = nb + nd
+    o0, o1 = np.empty(size, np.uint64), np.empty(size, np.uint32)
+    o2, o3 = np.empty(size, np.uint16), np.empty(size, np.uint16)
+    i = j = o = 0
+    while i < nb or j < nd:
+        if j >= nd or (i < nb and b0[i] < d0[j]):
+            o0[o], o1[o], o2[o], o3[o] = b0[i], b1[i], b2[i], b3[i]
+            o += 1
+            i += 1
+            continue
+        if i < nb and b0[i] == d0[j]:
+            i += 1  # the delta's row is the entry's current value
+        if d2[j] > 0:
+            o0[o], o1[o], o2[o], o3[o] = d0[j], d1[j], d2[j], d3[j]
+            o += 1
+        j += 1
+    return o0[:o], o1[:o], o2[:o], o3[:o]
+
+
+@numba.njit(cache=True, nogil=True)
 def gather(store: tuple, key: np.uint64) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32],
                                                  npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
     """A context's live rows (`Passive`: the base's, overridden by the delta's), in ident order:
@@ -212,23 +238,8 @@ def gather(store: tuple, key: np.uint64) -> tuple[npt.NDArray[np.uint64], npt.ND
                 break
         if whole:
             return d_ident[dlo:dhi], d_meta[dlo:dhi], d_count[dlo:dhi], d_spread[dlo:dhi]
-    n = hi - lo + dhi - dlo
-    ident, meta = np.empty(n, np.uint64), np.empty(n, np.uint32)
-    count, spread = np.empty(n, np.uint16), np.empty(n, np.uint16)
-    i, j, m = lo, dlo, 0
-    while i < hi or j < dhi:
-        if j >= dhi or (i < hi and b_ident[i] < d_ident[j]):
-            ident[m], meta[m], count[m], spread[m] = b_ident[i], b_meta[i], b_count[i], b_spread[i]
-            i += 1
-            m += 1
-            continue
-        if i < hi and b_ident[i] == d_ident[j]:
-            i += 1  # the delta's row is the entry's current value
-        if d_count[j] > 0:  # count 0: deleted
-            ident[m], meta[m], count[m], spread[m] = d_ident[j], d_meta[j], d_count[j], d_spread[j]
-            m += 1
-        j += 1
-    return ident[:m], meta[:m], count[:m], spread[:m]
+    return overlay((b_ident[lo:hi], b_meta[lo:hi], b_count[lo:hi], b_spread[lo:hi]),
+                   (d_ident[dlo:dhi], d_meta[dlo:dhi], d_count[dlo:dhi], d_spread[dlo:dhi]))
 
 
 @numba.njit(cache=True, nogil=True)

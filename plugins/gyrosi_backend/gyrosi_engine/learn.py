@@ -108,9 +108,10 @@ class Stream:
 
         def path_at(j: int) -> PathState:
             m = int(msg_start[j])
-            last = tuple(int(ext[j + depth - d]) if j - d >= m else context.START
-                         for d in range(depth, 0, -1))
-            return PathState(last, int(before[j]), m == j)
+            last = ext[j : j + depth].tolist()  # oldest first; those before the message: START
+            cut = min(depth, max(0, depth - (j - m)))
+            last[:cut] = [context.START] * cut
+            return PathState(tuple(last), int(before[j]), m == j)
 
         if tokens[-1] == self.end_token:
             final = PathState.start(self.atlas, self.depth)

@@ -35,19 +35,16 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import kernels
+from . import merging
 
 TOKEN_BITS = 18
 TOKEN_MASK = (1 << TOKEN_BITS) - 1
 RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
 MAX_BATCH_RECORDS = 1 << RECORD_BITS
-MAX_COUNT = (1 << 16) - 1  # occurrence counts saturate here (two bytes per entry)
+MAX_COUNT = merging.MAX_COUNT
 NO_LOWER = np.uint64((1 << 64) - 1)  # no ident is this (idents have 58 bits)
 #: Discounts until the memory has counts enough to estimate its own (`Passive.discounts`).
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
-
-
-def _saturate(count: npt.NDArray[np.int64]) -> npt.NDArray[np.uint16]:
-    return np.minimum(count, MAX_COUNT).astype(np.uint16)
 
 
 @dataclass
@@ -157,44 +154,8 @@ class Passive:
             self.counts = histogram(base.count) if counts is None else counts.copy()
             self.base_contexts = contexts_in(base.ident) if contexts is None else contexts
 
-    def _lookup(self, ident: npt.NDArray[np.uint64]
-                ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], Columns]:
-        """For sorted distinct idents: where each is or goes in the delta, whether it is there,
-        and its current value (count 0: no live entry)."""
-        d, b = self.delta, self.base
-        dpos = np.searchsorted(d.ident, ident)
-        dhit = dpos < len(d.ident)
-        dhit[dhit] = d.ident[dpos[dhit]] == ident[dhit]
-        bpos = np.searchsorted(b.ident, ident)
-        bhit = (bpos < len(b.ident)) & ~dhit
-        bhit[bhit] = b.ident[bpos[bhit]] == ident[bhit]
-        old = Columns(ident, np.zeros(len(ident), np.uint32), np.zeros(len(ident), np.uint16),
-                      np.zeros(len(ident), np.uint16))
-        for rows, cols, at in ((bhit, b, bpos), (dhit, d, dpos)):
-            for mine, theirs in zip(old[1:], cols[1:], strict=True):
-                mine[rows] = theirs[at[rows]]
-        return dpos, dhit, old
-
-    def _write(self, dpos: npt.NDArray[np.intp], dhit: npt.NDArray[np.bool_], new: Columns,
-               insert: npt.NDArray[np.bool_]) -> None:
-        """Set the delta rows found (`dhit`) and insert the `insert` rows (not in the delta) at
-        their places; `dpos` is from `_lookup` on the delta as it is now."""
-        d = self.delta
-        for mine, theirs in zip(d[1:], new[1:], strict=True):
-            mine[dpos[dhit]] = theirs[dhit]
-        if insert.any():
-            at = dpos[insert]
-            cols = list(d)
-            self.delta = d = Columns.empty()  # the old columns go one by one as the new come
-            for i, theirs in enumerate(new):
-                cols[i] = np.insert(cols[i], at, theirs[insert])
-            d = Columns(*cols)
-        self.delta = d
-
-    def _recount(self, before: npt.NDArray[np.uint16], after: npt.NDArray[np.uint16]) -> None:
-        """Entries' counts went from `before` to `after` (0: no live entry)."""
-        self.counts += histogram(after) - histogram(before)
-        self.size += int(np.count_nonzero(after)) - int(np.count_nonzero(before))
+    def _store(self) -> View:
+        return (*self.base, *self.delta)  # type: ignore[return-value]
 
     def merge(self, batch: Batch) -> None:
         with self.swap:
@@ -202,50 +163,40 @@ class Passive:
 
     def _merge(self, batch: Batch) -> None:
         """Fold a batch in: parities add mod 2, counts add, recency moves forward, zero streaks
-        delete; an entry new to the memory adds one to its lower entry's spread."""
+        delete; an entry new to the memory adds one to its lower entry's spread (`merging`)."""
         if not len(batch.ident):
             return
-        tok = (batch.ident & np.uint64(TOKEN_MASK)).astype(np.intp)
-        # a zero-streak token's entry is deleted at every even occurrence, so a live one has
-        # been seen once since it was last (re)created
-        zero = self.zero_fold[tok]
-        dpos, dhit, old = self._lookup(batch.ident)
-        exists = old.count > 0
-        parity = ((old.meta & 1).astype(bool) & exists) ^ batch.odd
-        live = parity | ~zero
-        count = np.where(zero, 1, _saturate(old.count.astype(np.int64) + batch.count))
-        new = Columns(batch.ident, (batch.seq << np.uint32(1)) | parity,
-                      np.where(live, count, 0).astype(np.uint16),
-                      np.where(exists, old.spread, zero).astype(np.uint16))
-        self._recount(old.count, new.count)
+        store = self._store()
+        meta, count, spread, dpos, dhit, exists, change = merging.fold(
+            store, batch.ident, batch.seq, batch.odd, batch.count, self.zero_fold)
+        self.counts += change
+        self.size += int(change[1:].sum())
+        lower = batch.lower[~exists]
+        lower = np.sort(lower[lower != NO_LOWER])
+        extra = merging.spread(store, lower, np.ones(len(lower), np.int64), batch.ident, count,
+                               spread, self.zero_fold)
         # an entry that never was and is not now (a zero-streak token's even occurrence) is left
         # out; one of the base's that died stays as a tombstone (count 0) over it
-        self._write(dpos, dhit, new, ~dhit & (exists | live))
-        lower = batch.lower[~exists]
-        self._spread(lower[lower != NO_LOWER])
+        written = dhit | exists | (count > 0)
+        self._rewrite((batch.ident, meta, count, spread), dpos, dhit, written, extra)
 
     def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
-        """Add another memory's spreads to these entries (an import)."""
+        """Add another memory's spreads to these entries (sorted; an import)."""
         with self.swap:
-            self._spread(ident, spread.astype(np.int64))
+            none = Columns.empty()
+            extra = merging.spread(self._store(), ident, spread.astype(np.int64), none.ident,
+                                   none.count, none.spread, self.zero_fold)
+            self._rewrite(tuple(none), np.empty(0, np.int64), np.empty(0, bool),
+                          np.empty(0, bool), extra)
 
-    def _spread(self, lower: npt.NDArray[np.uint64],
-                by: npt.NDArray[np.int64] | int = 1) -> None:
-        """`by` more distinct longer contexts for each of these entries (repeats add up); only
-        live entries count, and a zero-streak token's spread stays 1."""
-        if not len(lower):
+    def _rewrite(self, rows: tuple[npt.NDArray[Any], ...], dpos: npt.NDArray[np.int64],
+                 dhit: npt.NDArray[np.bool_], written: npt.NDArray[np.bool_],
+                 extra: tuple[npt.NDArray[Any], ...]) -> None:
+        if not written.any() and not len(extra[0]):
             return
-        rows, slot = np.unique(lower, return_inverse=True)
-        added = np.zeros(len(rows), np.int64)
-        np.add.at(added, slot, by)
-        dpos, dhit, old = self._lookup(rows)
-        found = old.count > 0
-        if not found.any():
-            return
-        tok = (rows & np.uint64(TOKEN_MASK)).astype(np.intp)
-        grown = np.where(self.zero_fold[tok], 1, _saturate(old.spread.astype(np.int64) + added))
-        new = Columns(rows, old.meta, old.count, np.where(found, grown, old.spread))
-        self._write(dpos, dhit & found, new, ~dhit & found)
+        old, self.delta = self.delta, Columns.empty()  # the old delta goes as the new comes
+        self.delta = Columns(*merging.rewrite(tuple(old), rows, dpos, dhit, written,
+                                              extra[:4], extra[4], extra[5]))
 
     def rows(self, *, cap: bool, chunk: int = 1 << 20) -> Iterator[Columns]:
         """The whole memory in ident order, a few million rows at a time (each chunk ends at a
@@ -268,15 +219,7 @@ class Passive:
                 end, dend = n, dn
             part = Columns(*(np.asarray(col[at:end]) for col in b))
             if dend > dat:
-                fresh = Columns(*(col[dat:dend] for col in d))
-                shadowed = np.searchsorted(fresh.ident, part.ident)
-                shadowed = np.minimum(shadowed, len(fresh.ident) - 1)
-                keep = fresh.ident[shadowed] != part.ident
-                part = part.take(keep)
-                fresh = fresh.take(fresh.count > 0)
-                pos = np.searchsorted(part.ident, fresh.ident)
-                part = Columns(*(np.insert(mine, pos, theirs)
-                                 for mine, theirs in zip(part, fresh, strict=True)))
+                part = Columns(*kernels.overlay(tuple(part), tuple(col[dat:dend] for col in d)))
             if cap:
                 drop = kernels.over_cap(part.ident, part.meta, self.per_context)
                 if drop.any():

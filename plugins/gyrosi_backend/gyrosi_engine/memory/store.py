@@ -506,7 +506,8 @@ class Memory:
         journal and its mark (in this order: see `files` and `mark`). The lock is held. With
         `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
         leaves what the memory holds as it was."""
-        self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
+        self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap,
+                             level=files.KEEP_LEVEL if cap else files.FOLD_LEVEL)
         self.generation += 1
         self._start_journal()
 
@@ -516,18 +517,20 @@ class Memory:
         self.journal_batches = 0
         self._write_mark()
 
-    def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False) -> None:
+    def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False,
+                        level: int = files.KEEP_LEVEL) -> None:
         """Write the memory as a snapshot, streamed from its two tiers (`Passive.rows`); with
         `cap`, as compaction leaves it. The memory's own snapshot becomes the new base."""
         snap = files.Snapshot(self.depth, KEY_BITS, generation, self.tokens_learned,
                               self.next_seq, Columns.empty(), self.index.arrays())
         if cap and self.per_token:  # the token cap needs every context at once
             snap.entries = self.passive.cap_tokens(self.passive.whole(cap=True), self.per_token)
-            files.write_snapshot(path, snap)
+            files.write_snapshot(path, snap, level=level)
         else:
-            files.write_snapshot(path, snap, self.passive.rows(cap=cap))
+            files.write_snapshot(path, snap, self.passive.rows(cap=cap), level=level)
         if path == self.snapshot_path:
-            written = files.read_snapshot(path, verify=False)  # its digest was just computed
+            # its digest was just computed, and its index is the one in RAM
+            written = files.read_snapshot(path, verify=False, index=False)
             self.passive.replace(written.entries, written.counts, written.contexts)
 
     def export(self, path: Path) -> MemoryStats:

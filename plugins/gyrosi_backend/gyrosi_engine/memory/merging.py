@@ -1,0 +1,188 @@
+"""The compiled loops of a batch's merge into `Passive`'s delta.
+
+A batch names a few hundred thousand entries, sorted; the base and the delta it looks them up in
+hold millions. Its idents rise, so each lookup gallops on from where the one before ended, which
+touches a few cache lines near the last instead of a binary search's pages across the whole
+array; and every new row goes into the delta in one pass over it, all four columns at once. The
+loops hold no GIL: the content index (Python) is built in another thread meanwhile.
+
+`Passive._merge` says what a merge means; these loops are how.
+"""
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from ..kernels import TOKEN_BITS
+
+MAX_COUNT = (1 << 16) - 1  # counts and spreads saturate here (two bytes per entry)
+TOKEN_MASK = np.uint64((1 << TOKEN_BITS) - 1)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def saturated(x: int | np.integer) -> int | np.integer:
+    return x if x < MAX_COUNT else MAX_COUNT
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def gallop(ident: npt.NDArray[np.uint64], want: np.uint64, lo: int) -> int:
+    """The first row at or after `lo` whose ident is not below `want` (`ident` sorted; no row
+    before `lo` is at or above it)."""
+    n = ident.shape[0]
+    if lo >= n or ident[lo] >= want:
+        return lo
+    step = 1  # ident[lo] < want throughout
+    while lo + step < n and ident[lo + step] < want:
+        lo += step
+        step *= 2
+    hi = min(lo + step, n)
+    lo += 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ident[mid] < want:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def lookup(b_ident: npt.NDArray[np.uint64], d_ident: npt.NDArray[np.uint64], want: np.uint64,
+           bi: int, di: int) -> tuple[int, int, int]:
+    """Where `want` is or goes in each tier (galloping on from `bi`, `di`), and which holds it
+    (1: the delta, whose row is its current value; 2: the base; 0: neither)."""
+    di = gallop(d_ident, want, di)
+    if di < d_ident.shape[0] and d_ident[di] == want:
+        return bi, di, 1
+    bi = gallop(b_ident, want, bi)
+    if bi < b_ident.shape[0] and b_ident[bi] == want:
+        return bi, di, 2
+    return bi, di, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def fold(store: tuple, ident: npt.NDArray[np.uint64], seq: npt.NDArray[np.uint32],
+         odd: npt.NDArray[np.bool_], count: npt.NDArray[np.int64],
+         zero_fold: npt.NDArray[np.bool_]) -> tuple:
+    """A batch's entries (sorted, distinct) folded onto their current values: the new meta,
+    count and spread of each; where each is or goes in the delta and whether it is there;
+    whether it existed; and the entries-by-count histogram's change (`passive.histogram`)."""
+    b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
+    n = ident.shape[0]
+    meta = np.empty(n, np.uint32)
+    new_count = np.empty(n, np.uint16)
+    spread = np.empty(n, np.uint16)
+    dpos = np.empty(n, np.int64)
+    dhit = np.empty(n, np.bool_)
+    exists = np.empty(n, np.bool_)
+    change = np.zeros(6, np.int64)
+    bi = di = 0
+    for i in range(n):
+        bi, di, tier = lookup(b_ident, d_ident, ident[i], bi, di)
+        old_meta, old_count, old_spread = np.uint32(0), np.uint16(0), np.uint16(0)
+        if tier == 1:
+            old_meta, old_count, old_spread = d_meta[di], d_count[di], d_spread[di]
+        elif tier == 2:
+            old_meta, old_count, old_spread = b_meta[bi], b_count[bi], b_spread[bi]
+        dpos[i], dhit[i] = di, tier == 1
+        was = old_count > 0
+        exists[i] = was
+        zero = zero_fold[np.int64(ident[i] & TOKEN_MASK)]
+        parity = ((old_meta & np.uint32(1)) == 1 and was) != odd[i]
+        live = parity or not zero
+        total = 1 if zero else saturated(np.int64(old_count) + count[i])
+        meta[i] = (seq[i] << np.uint32(1)) | np.uint32(parity)
+        new_count[i] = total if live else 0
+        spread[i] = old_spread if was else np.uint16(1 if zero else 0)
+        change[min(int(new_count[i]), 5)] += 1
+        change[min(int(old_count), 5)] -= 1
+    return meta, new_count, spread, dpos, dhit, exists, change
+
+
+@numba.njit(cache=True, nogil=True)
+def spread(store: tuple, lower: npt.NDArray[np.uint64], by: npt.NDArray[np.int64],
+           ident: npt.NDArray[np.uint64], count: npt.NDArray[np.uint16],
+           batch_spread: npt.NDArray[np.uint16], zero_fold: npt.NDArray[np.bool_]) -> tuple:
+    """Add `by` to the spread of each live entry named in `lower` (sorted; repeats add up), as
+    they stand after a batch (`ident`, `count`, `batch_spread`: its folded entries, whose spreads
+    are updated in place); a zero-streak token's spread stays 1. Returns the other entries
+    changed, with where each is in the delta and whether it is there."""
+    b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
+    n = lower.shape[0]
+    out_ident = np.empty(n, np.uint64)
+    out_meta = np.empty(n, np.uint32)
+    out_count = np.empty(n, np.uint16)
+    out_spread = np.empty(n, np.uint16)
+    out_dpos = np.empty(n, np.int64)
+    out_dhit = np.empty(n, np.bool_)
+    m = bi = di = k = i = 0
+    while i < n:
+        want, added = lower[i], np.int64(0)
+        while i < n and lower[i] == want:
+            added += by[i]
+            i += 1
+        zero = zero_fold[np.int64(want & TOKEN_MASK)]
+        k = gallop(ident, want, k)
+        if k < ident.shape[0] and ident[k] == want:
+            if count[k] > 0:
+                batch_spread[k] = 1 if zero else saturated(np.int64(batch_spread[k]) + added)
+            continue
+        bi, di, tier = lookup(b_ident, d_ident, want, bi, di)
+        if tier == 1 and d_count[di] > 0:
+            out_meta[m], out_count[m], old = d_meta[di], d_count[di], d_spread[di]
+        elif tier == 2 and b_count[bi] > 0:
+            out_meta[m], out_count[m], old = b_meta[bi], b_count[bi], b_spread[bi]
+        else:
+            continue
+        out_ident[m] = want
+        out_spread[m] = 1 if zero else saturated(np.int64(old) + added)
+        out_dpos[m], out_dhit[m] = di, tier == 1
+        m += 1
+    return (out_ident[:m], out_meta[:m], out_count[:m], out_spread[:m], out_dpos[:m],
+            out_dhit[:m])
+
+
+@numba.njit(cache=True, nogil=True)
+def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDArray[np.bool_],
+            a_write: npt.NDArray[np.bool_], b: tuple, b_pos: npt.NDArray[np.int64],
+            b_hit: npt.NDArray[np.bool_]) -> tuple:
+    """The delta with two sets of rows written in (each sorted, the two disjoint; `a`'s only
+    where `a_write`): a row the delta holds (`hit`) is overwritten, another inserted at its
+    place (`pos`, where a search of the delta as it was put it). One pass, all four columns."""
+    d0, d1, d2, d3 = delta
+    a0, a1, a2, a3 = a
+    b0, b1, b2, b3 = b
+    na, nb = a_pos.shape[0], b_pos.shape[0]
+    grown = 0
+    for j in range(na):
+        grown += a_write[j] and not a_hit[j]
+    for j in range(nb):
+        grown += not b_hit[j]
+    size = d0.shape[0] + grown
+    o0, o1 = np.empty(size, np.uint64), np.empty(size, np.uint32)
+    o2, o3 = np.empty(size, np.uint16), np.empty(size, np.uint16)
+    i = j = o = done = 0
+    while True:
+        while i < na and not a_write[i]:
+            i += 1
+        if i >= na and j >= nb:
+            break
+        from_a = j >= nb or (i < na and a0[i] < b0[j])
+        pos = a_pos[i] if from_a else b_pos[j]
+        for r in range(done, pos):  # the delta's rows before this one
+            o0[o], o1[o], o2[o], o3[o] = d0[r], d1[r], d2[r], d3[r]
+            o += 1
+        if from_a:
+            o0[o], o1[o], o2[o], o3[o] = a0[i], a1[i], a2[i], a3[i]
+            done = pos + 1 if a_hit[i] else pos
+            i += 1
+        else:
+            o0[o], o1[o], o2[o], o3[o] = b0[j], b1[j], b2[j], b3[j]
+            done = pos + 1 if b_hit[j] else pos
+            j += 1
+        o += 1
+    for r in range(done, d0.shape[0]):
+        o0[o], o1[o], o2[o], o3[o] = d0[r], d1[r], d2[r], d3[r]
+        o += 1
+    return o0, o1, o2, o3
+
