@@ -24,6 +24,7 @@ Work in flight is bounded (`Mapper.ahead` tasks), so memory stays bounded howeve
 
 import functools
 import logging
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -168,8 +169,9 @@ class LocalMapper(_Ordered):
     def __init__(self, workers: int, *, processes: bool = False) -> None:
         self.workers = max(1, workers)
         self.pool: Executor = (
-            ProcessPoolExecutor(self.workers) if processes
-            else ThreadPoolExecutor(self.workers, thread_name_prefix="gyrosi-map"))
+            # forkserver: forking a process that runs threads (the learner's) can deadlock
+            ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            if processes else ThreadPoolExecutor(self.workers, thread_name_prefix="gyrosi-map"))
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Future[Any]:
         return self.pool.submit(fn, *args)
