@@ -12,6 +12,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -168,6 +169,7 @@ def test_a_large_snapshot_is_checked_in_the_background_and_damage_refused(
 
 LEARNER = """
 import sys
+import threading
 from pathlib import Path
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.memory import store
@@ -295,3 +297,34 @@ def test_a_memory_larger_than_the_memory_limit_still_answers(
         assert limit - (8 << 20) <= peak <= limit < size
     finally:
         group.rmdir()
+
+
+def test_an_open_leaves_the_content_index_to_a_thread_and_its_first_use_waits(
+        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = engine_at(tmp_path / "home", built_home)
+    engine.learn_texts(texts)
+    engine.memory.compact()
+    questions = ("How do I read a file?", "What does a queue do?", "json decode error")
+    memory = engine.memory
+    want = [memory.index.search(q, memory.next_seq) for q in questions]
+    assert all(want)
+    before = memory.stats()
+    engine.close()
+    # decoding the index is held back: the open must not wait for it
+    gate = threading.Event()
+    decode = files._index
+    monkeypatch.setattr(files, "_index", lambda *a: gate.wait(60) and decode(*a))
+    reopened = engine_at(tmp_path / "home", built_home)
+    again = reopened.memory
+    loading = again.index._loading
+    assert loading is not None and not loading.done()
+    gate.set()
+    assert [again.index.search(q, again.next_seq) for q in questions] == want
+    after = again.stats()
+    assert (after.entries, after.documents, after.passages, after.postings) == \
+        (before.entries, before.documents, before.passages, before.postings)
+    # and learning goes on from it, as from the memory that wrote it
+    reopened.learn_texts([("extra.txt", "one more line")])
+    assert (again.index.documents, again.index.passages) == \
+        (before.documents + 1, before.passages + 1)

@@ -43,7 +43,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +83,8 @@ class Snapshot:
     contexts: int | None = None
     #: checks the payload's digest (`read_snapshot(verify=False)`); raises MemoryCorruptError
     check: Callable[[], None] | None = None
+    #: decodes the content index (`read_snapshot(index="later")`); raises MemoryCorruptError
+    index_later: Callable[[], dict[str, Any]] | None = None
 
 
 def array_chunks(arrays: dict[str, Any]) -> Iterator[bytes | memoryview]:
@@ -119,13 +121,13 @@ def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
     return out
 
 
-#: zlib levels of the content index: a fold's snapshot is rewritten at the next fold, so it is
-#: compressed quickly (5 times faster, 15% larger); a compaction's or an export's stays.
-FOLD_LEVEL, KEEP_LEVEL = 1, 6
+#: zlib's level for the content index: every fold rewrites it, and level 1 is five times faster
+#: than 6 for 15% more bytes (10 MB of package docs: 0.11 s against 0.50 s, 1.02 B per learned
+#: token against 0.85, beside the entries' 40)
+INDEX_LEVEL = 1
 
 
-def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None, *,
-                   level: int = KEEP_LEVEL) -> None:
+def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None) -> None:
     """Atomically replace `path` (temp file, fsync, rename, fsync the directory) with `snap`,
     its entries given whole or as `parts` in ident order (each ending at a context's end).
 
@@ -156,7 +158,7 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
         # the content index, compressed as it is written (zlib, a fixed level: the same input,
         # the same bytes), so it is never held whole, uncompressed, beside its arrays
         index = 0
-        for out in _compressed(array_chunks(snap.index), level) if snap.index else ():
+        for out in _compressed(array_chunks(snap.index)) if snap.index else ():
             if not out:
                 continue  # zlib holds small pieces back
             f.write(out)
@@ -168,8 +170,8 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
         f.write(SNAP_HEAD.pack(*head, _digest(head, payload.digest())))
 
 
-def _compressed(pieces: Iterable[bytes | memoryview], level: int) -> Iterator[bytes]:
-    squeeze = zlib.compressobj(level)
+def _compressed(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    squeeze = zlib.compressobj(INDEX_LEVEL)
     for piece in pieces:
         yield squeeze.compress(piece)
     yield squeeze.flush()
@@ -198,13 +200,14 @@ def recorded_depth(snapshot: Path, journal: Path) -> int | None:
 
 
 def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = True,
-                  index: bool = True) -> Snapshot:
+                  index: Literal["now", "later", "no"] = "now") -> Snapshot:
     """A snapshot with its columns memory-mapped (copy-on-write, never written back): opening
     a memory costs its header and content index, and a memory larger than RAM is paged in as
     it is read. `verify=False` leaves the digest to `Snapshot.check` (a large memory's is
-    checked in the background). `index=False` leaves the content index out (a writer reading
-    back the snapshot it just wrote from the index in its RAM). A format-3 snapshot is read
-    whole, to be upgraded."""
+    checked in the background). `index="later"` leaves the content index to
+    `Snapshot.index_later` (decompressing it is most of an open's time at 100 MB), `"no"` out
+    (a writer reading back the snapshot it just wrote from the index in its RAM). A format-3
+    snapshot is read whole, to be upgraded."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(SNAP_HEAD.size)
@@ -236,27 +239,33 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = T
 
     if verify:
         check()
-    # views of the mapping, not copies
-    cols, arrays = _payload(mapped, at, n, path, what, index)
-    return Snapshot(depth, key_bits, gen, learned, next_seq, cols, arrays, fmt, counts, contexts,
-                    None if verify else check)
+    cols = _columns(mapped, at, n)  # views of the mapping, not copies
+    blob = memoryview(mapped)[at + n * ENTRY_BYTES:] if index != "no" else b""
+
+    def index_arrays() -> dict[str, Any]:
+        return _index(blob, path, what)
+
+    return Snapshot(depth, key_bits, gen, learned, next_seq, cols,
+                    index_arrays() if index == "now" else {}, fmt, counts, contexts,
+                    None if verify else check, index_arrays if index == "later" else None)
 
 
-def _payload(data: bytes | mmap.mmap, at: int, n: int, path: Path, what: str,
-             index: bool = True) -> tuple[Columns, dict[str, Any]]:
-    """The four columns of `n` entries from byte `at` on, and the content index after them
-    (with `index`)."""
+def _columns(data: bytes | mmap.mmap, at: int, n: int) -> Columns:
+    """The four columns of `n` entries from byte `at` on."""
     cols = []
     for dtype, width in (("<u8", 8), ("<u4", 4), ("<u2", 2), ("<u2", 2)):
         cols.append(np.frombuffer(data, dtype=dtype, count=n, offset=at))
         at += width * n
+    return Columns(*cols)
+
+
+def _index(blob: bytes | memoryview, path: Path, what: str) -> dict[str, Any]:
+    """The content index after the columns."""
     try:
-        blob = memoryview(data)[at:] if index else b""
-        arrays = decode_arrays(zlib.decompress(blob)) if len(blob) else {}
+        return decode_arrays(zlib.decompress(blob)) if len(blob) else {}
     except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
         raise MemoryCorruptError(f"The {what} {path} has a damaged content index; {HINT}.") \
             from exc
-    return Columns(*cols), arrays
 
 
 def _read_format_3(path: Path, data: bytes, what: str) -> Snapshot:
@@ -270,7 +279,8 @@ def _read_format_3(path: Path, data: bytes, what: str) -> Snapshot:
     check.update(memoryview(data)[SNAP_HEAD_3.size:])
     if len(data) != size or check.digest() != digest:
         raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {HINT}.")
-    cols, index = _payload(data, SNAP_HEAD_3.size, n, path, what)
+    cols = _columns(data, SNAP_HEAD_3.size, n)
+    index = _index(memoryview(data)[SNAP_HEAD_3.size + n * ENTRY_BYTES:], path, what)
     # copied: views of `bytes` are read-only, which the compiled readers type apart
     return Snapshot(depth, key_bits, gen, learned, next_seq, Columns(*(c.copy() for c in cols)),
                     index, fmt)

@@ -23,6 +23,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,9 +201,41 @@ class ContentIndex:
         self.para_end[end_token] = True
         self.lock = threading.Lock()  # readers take a consistent view while a batch is added
         self._terms: dict[bytes, int] = {}  # word -> term, a cache
-        self.clear()
+        self._loading: Future[None] | None = None  # a snapshot's index being decoded
+        self._clear()
+
+    def load_later(self, decode: Callable[[], dict[str, Any]]) -> None:
+        """Load the arrays `decode` gives in a thread; every use of the index waits for them
+        (and raises what decoding raised)."""
+        self._settled()
+        loading: Future[None] = Future()
+
+        def run() -> None:
+            try:
+                self._load(decode())
+                loading.set_result(None)
+            except BaseException as exc:  # noqa: BLE001 (handed to whoever uses the index)
+                loading.set_exception(exc)
+
+        self._loading = loading
+        threading.Thread(target=run, name="gyrosi-index-load", daemon=True).start()
+
+    def _ready(self) -> None:
+        if self._loading is not None:
+            self._loading.result()
+
+    def _settled(self) -> None:
+        """Wait for a load in flight, whatever it found: what comes next replaces it."""
+        if self._loading is not None:
+            self._loading.exception()
+            self._loading = None
 
     def clear(self) -> None:
+        self._settled()
+        with self.lock:
+            self._clear()
+
+    def _clear(self) -> None:
         self.doc_names: list[str] = []
         self.name_docs: dict[int, list[int]] = {}  # term -> documents whose name holds it
         self.doc_start = np.empty(0, np.int64)
@@ -234,6 +267,7 @@ class ContentIndex:
         """Index a batch: `tokens` at addresses `seq0`…, `path_at(j)` the path before token j,
         `docs` (offset, name) of the documents that start in it (a message start without a name
         is an unnamed document)."""
+        self._ready()
         n = len(tokens)
         if n == 0:
             return
@@ -342,6 +376,7 @@ class ContentIndex:
         """The passage that best answers `question` (None: no content word, or nothing
         indexed). BM25 over passages plus BM25 of the passage's document, so a passage of the
         document that is about the question wins over a stray mention elsewhere."""
+        self._ready()
         wanted = query_terms(question)
         with self.lock:
             self._flush()
@@ -407,6 +442,7 @@ class ContentIndex:
 
     def document_of(self, address: int, learned_end: int) -> tuple[str, int, int] | None:
         """(name, start, end) of the document holding a learned address."""
+        self._ready()
         with self.lock:
             d = int(np.searchsorted(self.doc_start, address, side="right")) - 1
             if d < 0:
@@ -418,6 +454,7 @@ class ContentIndex:
 
     def arrays(self) -> dict[str, Any]:
         """Everything the snapshot keeps, postings merged into one sorted run."""
+        self._ready()
         with self.lock:
             self._flush()
             keys, tfs = self.runs.merged()
@@ -434,8 +471,12 @@ class ContentIndex:
             }
 
     def load(self, arrays: dict[str, Any]) -> None:
+        self._settled()
+        self._load(arrays)
+
+    def _load(self, arrays: dict[str, Any]) -> None:
         with self.lock:
-            self.clear()
+            self._clear()
             if not arrays:
                 return
             for name in json.loads(bytes(arrays["doc_names"]).decode()):
@@ -456,6 +497,7 @@ class ContentIndex:
     def absorb(self, arrays: dict[str, Any], offset: int) -> None:
         """Append an exported memory's index, its addresses moved by `offset` (see
         `Memory.import_`); its open passage is closed here."""
+        self._ready()
         if not arrays:
             return
         other = ContentIndex.__new__(ContentIndex)
@@ -487,11 +529,14 @@ class ContentIndex:
 
     @property
     def passages(self) -> int:
+        self._ready()
         return len(self.p_start) + len(self._pending)
 
     @property
     def documents(self) -> int:
+        self._ready()
         return len(self.doc_names)
 
     def postings(self) -> int:
+        self._ready()
         return len(self.runs) + len(self._post[0])

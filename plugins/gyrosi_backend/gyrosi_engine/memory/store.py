@@ -333,7 +333,8 @@ class Memory:
         self._check = None  # the snapshot in use is about to change
         if self.snapshot_path.exists():
             path = self.snapshot_path
-            snap = files.read_snapshot(path, verify=path.stat().st_size <= VERIFY_NOW_BYTES)
+            snap = files.read_snapshot(path, verify=path.stat().st_size <= VERIFY_NOW_BYTES,
+                                       index="later")
             if snap.depth != self.depth or snap.key_bits != KEY_BITS:
                 raise MemoryCorruptError(
                     f"The memory in {self.root} was learned with context depth {snap.depth}; this "
@@ -341,7 +342,10 @@ class Memory:
                     f"{snap.depth}, or start again with `gyrosi memory reset --yes`."
                 )
             self.passive.replace(snap.entries, snap.counts, snap.contexts)
-            self.index.load(snap.index)
+            if snap.index_later is not None:
+                self.index.load_later(snap.index_later)  # decoded in a thread meanwhile
+            else:
+                self.index.load(snap.index)
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
             if snap.check is not None:
@@ -506,8 +510,7 @@ class Memory:
         journal and its mark (in this order: see `files` and `mark`). The lock is held. With
         `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
         leaves what the memory holds as it was."""
-        self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap,
-                             level=files.KEEP_LEVEL if cap else files.FOLD_LEVEL)
+        self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
         self.generation += 1
         self._start_journal()
 
@@ -517,20 +520,19 @@ class Memory:
         self.journal_batches = 0
         self._write_mark()
 
-    def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False,
-                        level: int = files.KEEP_LEVEL) -> None:
+    def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False) -> None:
         """Write the memory as a snapshot, streamed from its two tiers (`Passive.rows`); with
         `cap`, as compaction leaves it. The memory's own snapshot becomes the new base."""
         snap = files.Snapshot(self.depth, KEY_BITS, generation, self.tokens_learned,
                               self.next_seq, Columns.empty(), self.index.arrays())
         if cap and self.per_token:  # the token cap needs every context at once
             snap.entries = self.passive.cap_tokens(self.passive.whole(cap=True), self.per_token)
-            files.write_snapshot(path, snap, level=level)
+            files.write_snapshot(path, snap)
         else:
-            files.write_snapshot(path, snap, self.passive.rows(cap=cap), level=level)
+            files.write_snapshot(path, snap, self.passive.rows(cap=cap))
         if path == self.snapshot_path:
             # its digest was just computed, and its index is the one in RAM
-            written = files.read_snapshot(path, verify=False, index=False)
+            written = files.read_snapshot(path, verify=False, index="no")
             self.passive.replace(written.entries, written.counts, written.contexts)
 
     def export(self, path: Path) -> MemoryStats:
