@@ -228,7 +228,8 @@ class File(io.RawIOBase):
 
 
 def open_file(path: Path, mode: str) -> File:
-    """Open for writing: "wb" (create or empty), "r+b" (update), "ab"."""
+    """Open for writing: "wb" (create or empty; "w+b" to read it back too), "r+b" (update),
+    "ab"."""
     _check("open", path)
     if _plan is not None and _plan.covers(path):
         _plan.seen(str(path), created="w" in mode)

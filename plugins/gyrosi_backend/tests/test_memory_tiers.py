@@ -109,6 +109,28 @@ def test_a_delta_row_overrides_and_deletes_the_base_row() -> None:
     assert kernels.gather(view, np.uint64(6))[1].tolist() == [40]  # the base alone: a view
 
 
+def test_a_snapshot_written_column_by_column_in_place_is_the_spooled_one(tmp_path: Path) -> None:
+    """A fold knows how many rows it writes and puts each column at its place; a compaction
+    spools three columns. The files must be the same bytes, whatever the parts."""
+    rng = np.random.default_rng(7)
+    n = 50_000
+    ident = np.unique(rng.integers(0, 1 << 58, n, dtype=np.uint64))
+    whole = Columns(ident, rng.integers(0, 1 << 31, len(ident), dtype=np.uint32),
+                    rng.integers(1, 9, len(ident), dtype=np.uint16),
+                    rng.integers(0, 3, len(ident), dtype=np.uint16))
+    parts = [whole.take(np.arange(a, min(a + 7_000, len(ident))))
+             for a in range(0, len(ident), 7_000)]
+    snap = files.Snapshot(16, 24, 3, 99, 123, Columns.empty(), {"x": np.arange(10)})
+    files.write_snapshot(tmp_path / "spooled.gsm", snap, parts)
+    files.write_snapshot(tmp_path / "placed.gsm", snap, parts, rows=len(ident))
+    assert (tmp_path / "spooled.gsm").read_bytes() == (tmp_path / "placed.gsm").read_bytes()
+    back = files.read_snapshot(tmp_path / "placed.gsm")  # the digest holds
+    assert all(np.array_equal(a, b) for a, b in zip(back.entries, whole, strict=True))
+    with pytest.raises(RuntimeError):  # a wrong count is a bug, never a damaged memory
+        files.write_snapshot(tmp_path / "placed.gsm", snap, parts, rows=len(ident) + 1)
+    assert (tmp_path / "spooled.gsm").read_bytes() == (tmp_path / "placed.gsm").read_bytes()
+
+
 def write_format_3(path: Path, snap: files.Snapshot) -> None:
     """A snapshot as GyroSI 0.x wrote memory format 3 (the layout `files` still reads)."""
     index = zlib.compress(files.encode_arrays(snap.index), 6) if snap.index else b""

@@ -103,14 +103,15 @@ class HashingWriter:
 
 
 @contextlib.contextmanager
-def replacing(path: Path, *, durable: bool = True) -> Iterator[fsio.File]:
+def replacing(path: Path, *, durable: bool = True, mode: str = "wb") -> Iterator[fsio.File]:
     """Write `path` whole or not at all: into a temporary sibling, renamed over it when the
     block ends. `durable`: fsync the file before the rename and the folder after (caches skip
-    it). Every step goes through `fsio`, the fault-injection seam."""
+    it); `mode` "w+b" to read back what was written. Every step goes through `fsio`, the
+    fault-injection seam."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     done = False
     try:
-        with fsio.open_file(tmp, "wb") as fh:
+        with fsio.open_file(tmp, mode) as fh:
             yield fh
             if durable:
                 fh.fsync()

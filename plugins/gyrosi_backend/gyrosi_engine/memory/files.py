@@ -41,6 +41,7 @@ import struct
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -127,38 +128,67 @@ def decode_arrays(data: bytes | memoryview) -> dict[str, Any]:
 INDEX_LEVEL = 1
 
 
-def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None) -> None:
+def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None, *,
+                   rows: int | None = None) -> None:
     """Atomically replace `path` (temp file, fsync, rename, fsync the directory) with `snap`,
-    its entries given whole or as `parts` in ident order (each ending at a context's end).
+    its entries given whole or as `parts` in ident order (each ending at a context's end), so a
+    memory is written without being held in RAM.
 
-    The columns follow one another, so the first is written as the parts come and the other
-    three are spooled to unnamed temporary files and appended after: a memory is written
-    without being held in RAM. The digest is sha256(header with the digest zeroed, sha256(the
-    payload)), which a stream can compute in file order."""
+    The columns follow one another. With `rows`, the number of entries the parts hold (a fold
+    knows it), each column is written at its place as the parts come; without, the first is,
+    and the other three are spooled to unnamed temporary files and appended after. The digest
+    is sha256(header with the digest zeroed, sha256(the payload)), the payload in file order:
+    hashed as it is written, or read back where the columns were written at their places."""
     payload = hashlib.sha256()
     counts, n, contexts = np.zeros(6, np.int64), 0, 0
-    with replacing(path) as f, contextlib.ExitStack() as spools:
+    with replacing(path, mode="w+b") as f, contextlib.ExitStack() as spools, \
+            ThreadPoolExecutor(1, thread_name_prefix="gyrosi-squeeze") as pool:
+        # the content index is compressed (zlib lets go of the GIL) while the columns are
+        # written, then follows them: compressed, it is about a byte per learned token
+        squeezed = pool.submit(lambda: list(_compressed(array_chunks(snap.index)))
+                               if snap.index else [])
         f.write(bytes(SNAP_HEAD.size))  # the header goes last, once the counts are known
-        spooled = [spools.enter_context(tempfile.TemporaryFile(dir=path.parent))
-                   for _ in range(3)]
+        if rows is None:
+            spooled = [spools.enter_context(tempfile.TemporaryFile(dir=path.parent))
+                       for _ in range(3)]
+        else:
+            at = [SNAP_HEAD.size + rows * k for k in (0, 8, 12, 14)]  # where each column goes
         for part in ([snap.entries] if parts is None else parts):
-            ident = np.ascontiguousarray(part.ident, dtype="<u8")
-            f.write(ident.data)
-            payload.update(ident.data)
-            for spool, col, dtype in zip(spooled, part[1:], ("<u4", "<u2", "<u2"), strict=True):
-                spool.write(np.ascontiguousarray(col, dtype=dtype).data)
+            cols = [np.ascontiguousarray(col, dtype=dtype)
+                    for col, dtype in zip(part, ("<u8", "<u4", "<u2", "<u2"), strict=True)]
+            if rows is None:
+                f.write(cols[0].data)
+                payload.update(cols[0].data)
+                for spool, col in zip(spooled, cols[1:], strict=True):
+                    spool.write(col.data)
+            else:
+                for k, col in enumerate(cols):
+                    f.seek(at[k])
+                    f.write(col.data)
+                    at[k] += col.nbytes
             counts += histogram(part.count)
-            n += len(ident)
-            contexts += contexts_in(ident)
-        for spool in spooled:
-            spool.seek(0)
-            while chunk := spool.read(8 * SPOOL_ROWS):
-                f.write(chunk)
-                payload.update(chunk)
-        # the content index, compressed as it is written (zlib, a fixed level: the same input,
-        # the same bytes), so it is never held whole, uncompressed, beside its arrays
+            n += len(cols[0])
+            contexts += contexts_in(cols[0])
+        if rows is None:
+            for spool in spooled:
+                spool.seek(0)
+                while chunk := spool.read(8 * SPOOL_ROWS):
+                    f.write(chunk)
+                    payload.update(chunk)
+        else:
+            if n != rows:
+                raise RuntimeError(f"a snapshot of {rows} rows was given {n}")
+            end = SNAP_HEAD.size + ENTRY_BYTES * n
+            if n:
+                with mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ) as written:
+                    view = memoryview(written)
+                    for lo in range(SNAP_HEAD.size, end, 8 * SPOOL_ROWS):
+                        payload.update(view[lo:min(lo + 8 * SPOOL_ROWS, end)])
+                    view.release()
+            f.seek(end)
+        # zlib at a fixed level: the same input, the same bytes
         index = 0
-        for out in _compressed(array_chunks(snap.index)) if snap.index else ():
+        for out in squeezed.result():
             if not out:
                 continue  # zlib holds small pieces back
             f.write(out)

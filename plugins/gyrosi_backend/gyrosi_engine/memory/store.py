@@ -529,7 +529,9 @@ class Memory:
             snap.entries = self.passive.cap_tokens(self.passive.whole(cap=True), self.per_token)
             files.write_snapshot(path, snap)
         else:
-            files.write_snapshot(path, snap, self.passive.rows(cap=cap))
+            # without the caps every live entry is written, and the memory counts them
+            files.write_snapshot(path, snap, self.passive.rows(cap=cap),
+                                 rows=None if cap else len(self.passive))
         if path == self.snapshot_path:
             # its digest was just computed, and its index is the one in RAM
             written = files.read_snapshot(path, verify=False, index="no")
