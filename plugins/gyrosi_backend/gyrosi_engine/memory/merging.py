@@ -60,6 +60,13 @@ def lookup(b_ident: npt.NDArray[np.uint64], d_ident: npt.NDArray[np.uint64], wan
     return bi, di, 0
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _changed(n: int) -> tuple:
+    """Room for `n` changed entries: meta, count, spread, where in the delta, whether there."""
+    return (np.empty(n, np.uint32), np.empty(n, np.uint16), np.empty(n, np.uint16),
+            np.empty(n, np.int64), np.empty(n, np.bool_))
+
+
 @numba.njit(cache=True, nogil=True)
 def fold(store: tuple, ident: npt.NDArray[np.uint64], seq: npt.NDArray[np.uint32],
          odd: npt.NDArray[np.bool_], count: npt.NDArray[np.int64],
@@ -69,11 +76,7 @@ def fold(store: tuple, ident: npt.NDArray[np.uint64], seq: npt.NDArray[np.uint32
     whether it existed; and the entries-by-count histogram's change (`passive.histogram`)."""
     b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
     n = ident.shape[0]
-    meta = np.empty(n, np.uint32)
-    new_count = np.empty(n, np.uint16)
-    spread = np.empty(n, np.uint16)
-    dpos = np.empty(n, np.int64)
-    dhit = np.empty(n, np.bool_)
+    meta, new_count, spread, dpos, dhit = _changed(n)
     exists = np.empty(n, np.bool_)
     change = np.zeros(6, np.int64)
     bi = di = 0
@@ -110,11 +113,7 @@ def spread(store: tuple, lower: npt.NDArray[np.uint64], by: npt.NDArray[np.int64
     b_ident, b_meta, b_count, b_spread, d_ident, d_meta, d_count, d_spread = store
     n = lower.shape[0]
     out_ident = np.empty(n, np.uint64)
-    out_meta = np.empty(n, np.uint32)
-    out_count = np.empty(n, np.uint16)
-    out_spread = np.empty(n, np.uint16)
-    out_dpos = np.empty(n, np.int64)
-    out_dhit = np.empty(n, np.bool_)
+    out_meta, out_count, out_spread, out_dpos, out_dhit = _changed(n)
     m = bi = di = k = i = 0
     while i < n:
         want, added = lower[i], np.int64(0)
