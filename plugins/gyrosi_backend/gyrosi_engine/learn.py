@@ -6,7 +6,7 @@ learned whole. A message (a file, stdin, one conversation message) starts from a
 ends with a learned `<|end|>`, which is what lets generation halt where learned text ended.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,12 +74,13 @@ class Stream:
 
     def walk(
         self, tokens: npt.NDArray[np.int64], at: PathState
-    ) -> tuple[npt.NDArray[np.uint64], PathState, Callable[[int], PathState]]:
+    ) -> tuple[npt.NDArray[np.uint64], PathState, "Paths"]:
         """`keys`, and `path_at(j)`: the path before token j (where a passage starting there
         begins, for the content index)."""
         if len(tokens) == 0:
             return np.empty((0, len(context.levels(self.depth)) + 1), np.uint64), at, \
-                lambda j: at
+                Paths(np.asarray(at.tokens, np.int64), np.asarray([at.state], np.int64),
+                      np.asarray([0 if at.fresh else -(self.depth + 1)], np.int64), self.depth)
         plan = self.plan(tokens, at)
         keys = context.stream_keys(plan.before, plan.ext, plan.msg_start, self.orbit_of,
                                    self.depth)
@@ -104,20 +105,39 @@ class Stream:
         before[fresh] = self.archetype
         msg_start = message_starts(fresh, self.depth)
         ext = np.concatenate([np.asarray(at.tokens, dtype=np.int64), tokens])
-        depth = self.depth
-
-        def path_at(j: int) -> PathState:
-            m = int(msg_start[j])
-            last = ext[j : j + depth].tolist()  # oldest first; those before the message: START
-            cut = min(depth, max(0, depth - (j - m)))
-            last[:cut] = [context.START] * cut
-            return PathState(tuple(last), int(before[j]), m == j)
-
+        path_at = Paths(ext, before, msg_start, self.depth)
         if tokens[-1] == self.end_token:
             final = PathState.start(self.atlas, self.depth)
         else:
             final = path_at(n - 1).after(int(tokens[-1]), int(after[-1]))
         return Plan(before, msg_start, ext, final, path_at)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The path before each token of a walk: where a passage starting there begins."""
+
+    ext: npt.NDArray[np.int64]  # the `depth` carried tokens, then the walk's
+    before: npt.NDArray[np.int64]  # the state before each token (atlas index)
+    msg_start: npt.NDArray[np.int64]  # where each token's message starts (`message_starts`)
+    depth: int
+
+    def __call__(self, j: int) -> PathState:
+        m, depth = int(self.msg_start[j]), self.depth
+        last = self.ext[j : j + depth].tolist()  # oldest first; those before the message: START
+        cut = min(depth, max(0, depth - (j - m)))
+        last[:cut] = [context.START] * cut
+        return PathState(tuple(last), int(self.before[j]), m == j)
+
+    def packed(self, js: npt.NDArray[np.int64]
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """`PathState.packed()` of the path before each token in `js` (one row each), and
+        whether each starts a message: `self(j)` for many j at once."""
+        at = np.arange(self.depth)
+        m = self.msg_start[js]
+        cut = np.clip(self.depth - (js - m), 0, self.depth)
+        last = np.where(at < cut[:, None], context.START, self.ext[js[:, None] + at])
+        return np.column_stack([last, self.before[js]]), m == js
 
 
 @dataclass(frozen=True)
@@ -128,7 +148,7 @@ class Plan:
     msg_start: npt.NDArray[np.int64]  # where each token's message starts (< 0: before the walk)
     ext: npt.NDArray[np.int64]  # the `depth` carried tokens, then the walk's
     final: PathState  # the path after the walk
-    path_at: Callable[[int], PathState]  # the path before token j
+    path_at: Paths  # the path before each token
 
 
 def message_starts(fresh: npt.NDArray[np.bool_], depth: int) -> npt.NDArray[np.int64]:

@@ -21,7 +21,6 @@ import json
 import re
 import threading
 import zlib
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..learn import PathState
+from ..learn import Paths, PathState
 from ..vocab import Vocab
 
 #: The first tokens of each passage are kept as they were learned: a passage often starts where
@@ -59,6 +58,12 @@ EXACT_NAME_BOOST = 0.5
 _WORD = re.compile(rb"[a-z0-9_]+")
 _LOWER = bytes(range(256)).translate(bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"))
+#: Learning decodes many passages as one text, word bytes lower-cased and every other byte a
+#: space (`bytes.split` then finds `_WORD`'s words, several times faster), with a separator
+#: word (not a word of `_WORD`'s) between two passages.
+_SPLIT = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 0x5F) else 0x20
+               for c in _LOWER)
+_SEPARATOR = b"\x01"
 
 
 def normal(word: str) -> str:
@@ -200,7 +205,7 @@ class ContentIndex:
         self.word_start = some & np.isin(first, np.frombuffer(b" \n\t", np.uint8))
         self.para_end[end_token] = True
         self.lock = threading.Lock()  # readers take a consistent view while a batch is added
-        self._terms: dict[bytes, int] = {}  # word -> term, a cache
+        self._terms: dict[bytes, int] = {_SEPARATOR: 0}  # word -> term, a cache (0: none)
         self._loading: Future[None] | None = None  # a snapshot's index being decoded
         self._clear()
 
@@ -248,8 +253,7 @@ class ContentIndex:
         self.p_prefix = np.empty((0, PREFIX), np.int32)
         # passages and postings closed since the last `_flush` (appending to numpy arrays one
         # passage at a time would copy them every time)
-        self._pending: list[tuple[int, int, int, tuple[int, ...], bool, list[int]]] = []
-        self._post: tuple[list[int], list[int], list[int]] = ([], [], [])
+        self._pending: list[tuple[int, int, tuple[int, ...], bool, npt.NDArray[np.int64]]] = []
         self.runs = _Runs()
         self.df_cache: dict[int, int] = {}
         # the open passage: its tokens so far, where it starts, the path before it, its document
@@ -262,9 +266,9 @@ class ContentIndex:
 
     # --- learning ---------------------------------------------------------------------------
 
-    def add(self, tokens: npt.NDArray[np.int64], seq0: int, path_at: Callable[[int], PathState],
+    def add(self, tokens: npt.NDArray[np.int64], seq0: int, path_at: Paths,
             docs: list[tuple[int, str]]) -> None:
-        """Index a batch: `tokens` at addresses `seq0`…, `path_at(j)` the path before token j,
+        """Index a batch: `tokens` at addresses `seq0`…, `path_at` the path before each token,
         `docs` (offset, name) of the documents that start in it (a message start without a name
         is an unnamed document)."""
         self._ready()
@@ -278,23 +282,37 @@ class ContentIndex:
         brk = fresh.copy()
         brk[1:] |= self.para_end[tokens[:-1]]
         brk[0] |= self.break_next
-        ws = self.word_start[tokens]
+        word_starts = np.flatnonzero(self.word_start[tokens])
         with self.lock:
+            # where passages open in this batch (and the document each one starts, if any)
+            opens: list[int] = []
+            doc_at: list[str | None] = []
+            held = len(self.open_tokens)  # tokens in the open passage
             pos = 0  # tokens before `pos` are closed or in the open passage
             for b in np.flatnonzero(brk).tolist() + [n]:
-                while len(self.open_tokens) + (b - pos) > PASSAGE_CAP:  # cut at a word start
-                    at = pos + max(1, PASSAGE_CAP - len(self.open_tokens))
-                    nxt = np.flatnonzero(ws[at:b])
-                    if not len(nxt):
+                while held + (b - pos) > PASSAGE_CAP:  # cut at a word start
+                    k = int(np.searchsorted(word_starts, pos + max(1, PASSAGE_CAP - held)))
+                    if k == len(word_starts) or word_starts[k] >= b:
                         break
-                    c = at + int(nxt[0])
-                    self._extend(tokens[pos:c])
-                    self._begin(c, seq0, path_at(c), None)  # a cut is never a message start
-                    pos = c
-                self._extend(tokens[pos:b])
+                    pos, held = int(word_starts[k]), 0
+                    opens.append(pos)
+                    doc_at.append(None)  # a cut is never a message start
+                held += b - pos
                 if b < n:
-                    self._begin(b, seq0, path_at(b), named.get(b, "") if fresh[b] else None)
+                    opens.append(b)
+                    doc_at.append(named.get(b, "") if fresh[b] else None)
+                    held = 0
                 pos = b
+            paths, path_fresh = path_at.packed(np.asarray(opens, np.int64))
+            rows, starts = paths.tolist(), path_fresh.tolist()
+            self._extend(tokens[: opens[0] if opens else n])
+            for i, j in enumerate(opens):
+                self._close()
+                if (name := doc_at[i]) is not None:
+                    self._new_doc(name, seq0 + j)
+                self.open_start, self.open_path, self.open_fresh = seq0 + j, tuple(rows[i]), \
+                    starts[i]
+                self.open_tokens = tokens[j : opens[i + 1] if i + 1 < len(opens) else n]
             self.break_next = bool(self.para_end[tokens[-1]])
             if self.break_next:  # the passage is complete: searchable now, not at the next one
                 self._close()
@@ -303,13 +321,6 @@ class ContentIndex:
     def _extend(self, tokens: npt.NDArray[np.int64]) -> None:
         if len(tokens):
             self.open_tokens = np.concatenate([self.open_tokens, tokens])
-
-    def _begin(self, j: int, seq0: int, at: PathState, doc: str | None) -> None:
-        """Close the open passage and open one at batch offset `j` (`doc`: a new document)."""
-        self._close()
-        if doc is not None:
-            self._new_doc(doc, seq0 + j)
-        self.open_start, self.open_path, self.open_fresh = seq0 + j, at.packed(), at.fresh
 
     def _new_doc(self, name: str, start: int) -> None:
         words = raw_words(name)
@@ -322,53 +333,64 @@ class ContentIndex:
         self.open_doc = len(self.doc_names) - 1
 
     def _close(self) -> None:
-        """Index the open passage (if it holds any tokens)."""
-        toks = self.open_tokens
-        if not len(toks):
+        """Close the open passage (if it holds any tokens); its words are counted at `_flush`,
+        with those of every passage closed beside it."""
+        if not len(self.open_tokens):
             return
         if self.open_doc < 0:
             self._new_doc("", self.open_start)
-        v = self.vocab
-        toks = toks[v.has_bytes[toks]]
-        raw = v.encoding.decode_bytes(toks.tolist()).translate(_LOWER)
-        words = _WORD.findall(raw)
-        pid = len(self.p_start) + len(self._pending)
-        self._pending.append((self.open_start, self.open_doc, len(words), self.open_path,
-                              self.open_fresh, self.open_tokens[:PREFIX].tolist()))
-        self.doc_words[self.open_doc] += len(words)
+        self._pending.append((self.open_start, self.open_doc, self.open_path, self.open_fresh,
+                              self.open_tokens))
         self.open_tokens = np.empty(0, np.int64)
-        counts: dict[int, int] = {}
-        for w, c in Counter(words).items():  # counted in C; a Python loop per word took twice
-            t = self._terms.get(w)
-            if t is None:
-                t = self._terms[w] = term_id(normal(w.decode()))
-            counts[t] = counts.get(t, 0) + c
-        terms, pids, tfs = self._post
-        terms.extend(counts)
-        pids.extend([pid] * len(counts))
-        tfs.extend(counts.values())
 
     def _flush(self) -> None:
-        """Move the passages and postings closed since the last flush into the arrays."""
-        if self._pending:
-            start, doc, words, paths, fresh, prefixes = zip(*self._pending, strict=True)
-            self._pending = []
-            prefix = np.full((len(prefixes), PREFIX), -1, np.int32)
-            for i, row in enumerate(prefixes):
-                prefix[i, : len(row)] = row
-            self.p_start = np.concatenate([self.p_start, np.asarray(start, np.int64)])
-            self.p_doc = np.concatenate([self.p_doc, np.asarray(doc, np.int32)])
-            self.p_words = np.concatenate([self.p_words, np.asarray(words, np.int32)])
-            self.p_path = np.vstack([self.p_path, np.asarray(paths, np.int32)])
-            self.p_fresh = np.concatenate([self.p_fresh, np.asarray(fresh, bool)])
-            self.p_prefix = np.vstack([self.p_prefix, prefix])
-        terms, pids, tfs = self._post
-        if terms:
-            keys = (np.asarray(terms, np.uint64) << np.uint64(32)) | np.asarray(pids, np.uint64)
-            counts = np.minimum(np.asarray(tfs, np.int64), MAX_TF).astype(np.uint8)
-            order = np.argsort(keys)
-            self.runs.add(keys[order], counts[order])
-            self._post = ([], [], [])
+        """Move the passages closed since the last flush into the arrays, their words counted
+        together: a passage at a time, Python's per-call costs were most of learning's index."""
+        if not self._pending:
+            return
+        start, doc, paths, fresh, tokens = zip(*self._pending, strict=True)
+        self._pending = []
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        toks = np.concatenate(tokens)
+        words, keys, tfs = self._count(toks, lengths, len(self.p_start))
+        at = np.arange(PREFIX)
+        starts = np.cumsum(lengths) - lengths
+        prefix = np.where(at < lengths[:, None],
+                          toks[np.minimum(starts[:, None] + at, len(toks) - 1)], -1)
+        docs = np.asarray(doc, np.int32)
+        np.add.at(self.doc_words, docs, words)
+        self.p_start = np.concatenate([self.p_start, np.asarray(start, np.int64)])
+        self.p_doc = np.concatenate([self.p_doc, docs])
+        self.p_words = np.concatenate([self.p_words, words.astype(np.int32)])
+        self.p_path = np.vstack([self.p_path, np.asarray(paths, np.int32)])
+        self.p_fresh = np.concatenate([self.p_fresh, np.asarray(fresh, bool)])
+        self.p_prefix = np.vstack([self.p_prefix, prefix.astype(np.int32)])
+        self.runs.add(keys, tfs)
+
+    def _count(self, toks: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], first: int
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
+        """Words per passage, and the postings of passages `first`, `first + 1`, ... (sorted
+        (term << 32 | passage) keys, their counts), of passages `lengths` tokens long one after
+        the other in `toks`. Their bytes are decoded as one text with a separator between two
+        passages, so no word runs across one's end."""
+        v = self.vocab
+        ends = np.cumsum(v.lengths[toks])[np.cumsum(lengths) - 1]
+        raw = v.encoding.decode_bytes(toks[v.has_bytes[toks]].tolist()).translate(_SPLIT)
+        cuts = np.repeat(ends[:-1], 3)
+        text = np.insert(np.frombuffer(raw, np.uint8), cuts,
+                         np.tile(np.frombuffer(b" " + _SEPARATOR + b" ", np.uint8), len(ends) - 1))
+        found = text.tobytes().split()
+        cache = self._terms
+        for w in set(found).difference(cache):
+            cache[w] = term_id(normal(w.decode()))
+        term = np.fromiter(map(cache.__getitem__, found), np.int64, len(found))
+        sep = term == 0
+        pid = np.cumsum(sep)[~sep]
+        term = term[~sep]
+        words = np.bincount(pid, minlength=len(lengths))
+        keys, tfs = np.unique((term.astype(np.uint64) << np.uint64(32)) |
+                              (pid + first).astype(np.uint64), return_counts=True)
+        return words, keys, np.minimum(tfs, MAX_TF).astype(np.uint8)
 
     # --- searching --------------------------------------------------------------------------
 
@@ -539,4 +561,6 @@ class ContentIndex:
 
     def postings(self) -> int:
         self._ready()
-        return len(self.runs) + len(self._post[0])
+        with self.lock:
+            self._flush()
+            return len(self.runs)

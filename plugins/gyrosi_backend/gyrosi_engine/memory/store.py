@@ -23,7 +23,7 @@ from .. import context, fsio
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
-from ..learn import PathState, Plan, Stream
+from ..learn import Paths, PathState, Plan, Stream
 from ..vocab import Vocab
 from . import files
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
@@ -409,7 +409,7 @@ class Memory:
         return after
 
     def _commit(self, tokens: npt.NDArray[np.int64], at: PathState, batch: Batch,
-                docs: list[tuple[int, str]], path_at: Callable[[int], PathState],
+                docs: list[tuple[int, str]], path_at: Paths,
                 on_wait: Callable[[], None] | None) -> None:
         with self._locked("write to", on_wait):
             # the content index (Python over passages) beside the merge (numpy, which lets go
@@ -438,7 +438,7 @@ class Memory:
         most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
 
         def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch,
-                                         list[tuple[int, str]], Callable[[int], PathState]]]:
+                                         list[tuple[int, str]], Paths]]:
             here = start
             # A fixed batch size: batch boundaries must not depend on timing or memory size
             # (they decide where the per-context cap applies).
@@ -461,7 +461,7 @@ class Memory:
         self, batches: Iterable[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]],
         start: PathState, final: list[PathState], mapper: "Mapper",
     ) -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch, list[tuple[int, str]],
-                        Callable[[int], PathState]]]:
+                        Paths]]:
         """`learn_stream`'s batches with their entries computed by `mapper`'s workers: the path
         along the stream (one prefix scan) here, the keys and the grouping there."""
         from ..learn_map import batch_entries
