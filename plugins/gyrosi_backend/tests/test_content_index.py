@@ -1,6 +1,7 @@
 """The content index counts each passage's words as the module says, a passage at a time, though
-learning counts the words of a batch's passages together (one decoded text): checked against a
-literal count over the learned stream, and for independence from where batches end."""
+learning counts the words of a batch's passages together, in a compiled loop (`memory.words`):
+checked against a literal count over the learned stream (`index.normal`, zlib's crc32), and for
+independence from where batches end."""
 
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,8 @@ AWKWARD = [
     ("awkward/long.txt", " ".join(f"Word{i % 37}s running" for i in range(400)) + "\n\n"),
     ("awkward/unicode.txt", "Ünïcode wörds and ascii_words\r\n\r\nsécond paragraph\n\n\nend"),
     ("", "a message without a name\n\nwith two paragraphs"),
+    ("awkward/stems.txt", "running ring sing tested ed bed classes class bus this his glass "
+     "items make made mode a I x_y 42 ___ RUNNING Tests Buses"),
     ("awkward/empty.txt", ""),
 ]
 

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from ..learn import Paths, PathState
 from ..vocab import Vocab
+from . import words
 
 #: The first tokens of each passage are kept as they were learned: a passage often starts where
 #: many do (a document's start, a heading after a blank line), and there passive memory holds
@@ -58,12 +59,6 @@ EXACT_NAME_BOOST = 0.5
 _WORD = re.compile(rb"[a-z0-9_]+")
 _LOWER = bytes(range(256)).translate(bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"))
-#: Learning decodes many passages as one text, word bytes lower-cased and every other byte a
-#: space (`bytes.split` then finds `_WORD`'s words, several times faster), with a separator
-#: word (not a word of `_WORD`'s) between two passages.
-_SPLIT = bytes(c if chr(c).isascii() and (chr(c).isalnum() or c == 0x5F) else 0x20
-               for c in _LOWER)
-_SEPARATOR = b"\x01"
 
 
 def normal(word: str) -> str:
@@ -205,7 +200,7 @@ class ContentIndex:
         self.word_start = some & np.isin(first, np.frombuffer(b" \n\t", np.uint8))
         self.para_end[end_token] = True
         self.lock = threading.Lock()  # readers take a consistent view while a batch is added
-        self._terms: dict[bytes, int] = {_SEPARATOR: 0}  # word -> term, a cache (0: none)
+        self.blob = np.frombuffer(vocab.blob, np.uint8)  # every token's bytes, for `words`
         self._loading: Future[None] | None = None  # a snapshot's index being decoded
         self._clear()
 
@@ -371,26 +366,12 @@ class ContentIndex:
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64], npt.NDArray[np.uint8]]:
         """Words per passage, and the postings of passages `first`, `first + 1`, ... (sorted
         (term << 32 | passage) keys, their counts), of passages `lengths` tokens long one after
-        the other in `toks`. Their bytes are decoded as one text with a separator between two
-        passages, so no word runs across one's end."""
-        v = self.vocab
-        ends = np.cumsum(v.lengths[toks])[np.cumsum(lengths) - 1]
-        raw = v.encoding.decode_bytes(toks[v.has_bytes[toks]].tolist()).translate(_SPLIT)
-        cuts = np.repeat(ends[:-1], 3)
-        text = np.insert(np.frombuffer(raw, np.uint8), cuts,
-                         np.tile(np.frombuffer(b" " + _SEPARATOR + b" ", np.uint8), len(ends) - 1))
-        found = text.tobytes().split()
-        cache = self._terms
-        for w in set(found).difference(cache):
-            cache[w] = term_id(normal(w.decode()))
-        term = np.fromiter(map(cache.__getitem__, found), np.int64, len(found))
-        sep = term == 0
-        pid = np.cumsum(sep)[~sep]
-        term = term[~sep]
-        words = np.bincount(pid, minlength=len(lengths))
-        keys, tfs = np.unique((term.astype(np.uint64) << np.uint64(32)) |
-                              (pid + first).astype(np.uint64), return_counts=True)
-        return words, keys, np.minimum(tfs, MAX_TF).astype(np.uint8)
+        the other in `toks` (`words`)."""
+        terms, pids, counts = words.passage_terms(toks, lengths, self.blob, self.vocab.offsets,
+                                                  words.WORD, words.CRC)
+        keys, tfs = np.unique((terms.astype(np.uint64) << np.uint64(32)) |
+                              (pids + first).astype(np.uint64), return_counts=True)
+        return counts, keys, np.minimum(tfs, MAX_TF).astype(np.uint8)
 
     # --- searching --------------------------------------------------------------------------
 
