@@ -37,6 +37,7 @@ import hashlib
 import json
 import mmap
 import os
+import queue
 import struct
 import tempfile
 import zlib
@@ -138,11 +139,12 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
     knows it), each column is written at its place as the parts come; without, the first is,
     and the other three are spooled to unnamed temporary files and appended after. The digest
     is sha256(header with the digest zeroed, sha256(the payload)), the payload in file order:
-    hashed as it is written, or read back where the columns were written at their places."""
+    hashed as it is written (with `rows`, the first column in a thread beside the writes), or
+    read back where the columns were written at their places."""
     payload = hashlib.sha256()
     counts, n, contexts = np.zeros(6, np.int64), 0, 0
     with replacing(path, mode="w+b") as f, contextlib.ExitStack() as spools, \
-            ThreadPoolExecutor(1, thread_name_prefix="gyrosi-squeeze") as pool:
+            ThreadPoolExecutor(2, thread_name_prefix="gyrosi-squeeze") as pool:
         # the content index is compressed (zlib lets go of the GIL) while the columns are
         # written, then follows them: compressed, it is about a byte per learned token
         squeezed = pool.submit(lambda: list(_compressed(array_chunks(snap.index)))
@@ -153,22 +155,32 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
                        for _ in range(3)]
         else:
             at = [SNAP_HEAD.size + rows * k for k in (0, 8, 12, 14)]  # where each column goes
-        for part in ([snap.entries] if parts is None else parts):
-            cols = [np.ascontiguousarray(col, dtype=dtype)
-                    for col, dtype in zip(part, ("<u8", "<u4", "<u2", "<u2"), strict=True)]
-            if rows is None:
-                f.write(cols[0].data)
-                payload.update(cols[0].data)
-                for spool, col in zip(spooled, cols[1:], strict=True):
-                    spool.write(col.data)
-            else:
-                for k, col in enumerate(cols):
-                    f.seek(at[k])
-                    f.write(col.data)
-                    at[k] += col.nbytes
-            counts += histogram(part.count)
-            n += len(cols[0])
-            contexts += contexts_in(cols[0])
+            # the first column (two thirds of the payload) comes in file order: hashed in a
+            # thread as it comes (sha256 lets go of the GIL), while the columns are written
+            idents: queue.Queue[npt.NDArray[Any] | None] = queue.Queue(maxsize=4)
+            hashing = pool.submit(_hash_all, payload, idents)
+        try:
+            for part in ([snap.entries] if parts is None else parts):
+                cols = [np.ascontiguousarray(col, dtype=dtype)
+                        for col, dtype in zip(part, ("<u8", "<u4", "<u2", "<u2"), strict=True)]
+                if rows is None:
+                    f.write(cols[0].data)
+                    payload.update(cols[0].data)
+                    for spool, col in zip(spooled, cols[1:], strict=True):
+                        spool.write(col.data)
+                else:
+                    for k, col in enumerate(cols):
+                        f.seek(at[k])
+                        f.write(col.data)
+                        at[k] += col.nbytes
+                    idents.put(cols[0])
+                counts += histogram(part.count)
+                n += len(cols[0])
+                contexts += contexts_in(cols[0])
+        finally:
+            if rows is not None:
+                idents.put(None)
+                hashing.result()
         if rows is None:
             for spool in spooled:
                 spool.seek(0)
@@ -179,10 +191,10 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
             if n != rows:
                 raise RuntimeError(f"a snapshot of {rows} rows was given {n}")
             end = SNAP_HEAD.size + ENTRY_BYTES * n
-            if n:
+            if n:  # the other three columns, read back
                 with mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ) as written:
                     view = memoryview(written)
-                    for lo in range(SNAP_HEAD.size, end, 8 * SPOOL_ROWS):
+                    for lo in range(SNAP_HEAD.size + 8 * n, end, 8 * SPOOL_ROWS):
                         payload.update(view[lo:min(lo + 8 * SPOOL_ROWS, end)])
                     view.release()
             f.seek(end)
@@ -198,6 +210,11 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
                 snap.tokens_learned, snap.next_seq, n, *counts.tolist(), contexts]
         f.seek(0)
         f.write(SNAP_HEAD.pack(*head, _digest(head, payload.digest())))
+
+
+def _hash_all(digest: Any, pieces: "queue.Queue[npt.NDArray[Any] | None]") -> None:
+    while (piece := pieces.get()) is not None:
+        digest.update(piece)
 
 
 def _compressed(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes]:
