@@ -13,7 +13,8 @@ READMEs, changelogs and copyright files, gzipped ones unpacked, in sorted path o
 license texts of /usr/share/common-licenses, capped at `--cap` bytes. Each run is a fresh
 subprocess (so peak RSS is its own) that also times tiktoken's `encode_ordinary` (o200k_harmony,
 one thread) over the same texts: the faster of one pass before and one after the engine's, so the
-ratio errs against the engine. Prints medians.
+ratio errs against the engine. The corpus is held as UTF-8 bytes, each document decoded as it is
+read (by both). Prints medians.
 Target (GYROSI_ENGINE.md §6): engine >= 50% of tiktoken's rate (>= 10 MB/s on this machine).
 Issue 16's figures, per size: each batch's time (first, last, median; a batch that folded the
 delta into a new base apart), peak RSS (<= 1.5 GiB), bytes per learned token on disk (<= 16),
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,15 +92,19 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
     from gyrosi_engine.engine import Engine
     from gyrosi_engine.vocab import vocab
 
-    docs = corpus_texts(corpus, cap)
-    texts = [text for _, text in docs]
-    size = benchlib.utf8_bytes(texts)
+    # held as UTF-8, decoded a document at a time by both tiktoken and the engine: as `str`,
+    # a text with one character beyond Latin-1 takes two or four bytes a character
+    blobs = [text.encode() for _, text in corpus_texts(corpus, cap)]
+    size = sum(map(len, blobs))
     encode = vocab().encoding.encode_ordinary
     encode("warm up the regex and the ranks")
 
+    def texts() -> Iterator[str]:
+        return (blob.decode() for blob in blobs)
+
     def tiktoken_pass() -> tuple[float, int]:
         t = time.perf_counter()
-        n = sum(len(encode(text)) for text in texts)
+        n = sum(len(encode(text)) for text in texts())
         return time.perf_counter() - t, n
 
     tik_before, tik_tokens = tiktoken_pass()
@@ -125,7 +131,7 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
             last[:] = [now, generation]
 
         t = last[0] = time.perf_counter()
-        engine.learn_texts(texts, mapper=mapper, on_batch=on_batch)
+        engine.learn_texts(texts(), mapper=mapper, on_batch=on_batch)
         learn_s = time.perf_counter() - t
         if mapper is not None:
             mapper.close()
@@ -144,7 +150,7 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
     tik_after, _ = tiktoken_pass()
     return {
         "peak_anon": anon.peak,
-        "docs": len(texts), "bytes": size, "tik_s": min(tik_before, tik_after),
+        "docs": len(blobs), "bytes": size, "tik_s": min(tik_before, tik_after),
         "tik_tokens": tik_tokens, "open_s": open_s, "learn_s": learn_s, "compact_s": compact_s,
         "tokens": stats.tokens_learned, "entries": stats.entries, "contexts": stats.contexts,
         "snapshot_bytes": stats.snapshot_bytes, "bytes_per_entry": stats.bytes_per_entry,
