@@ -123,16 +123,14 @@ class Paths:
     depth: int
 
     def __call__(self, j: int) -> PathState:
-        m, depth = int(self.msg_start[j]), self.depth
-        last = self.ext[j : j + depth].tolist()  # oldest first; those before the message: START
-        cut = min(depth, max(0, depth - (j - m)))
-        last[:cut] = [context.START] * cut
-        return PathState(tuple(last), int(self.before[j]), m == j)
+        row, fresh = self.packed(np.asarray([j], np.int64))
+        return PathState.unpack(row[0].tolist(), bool(fresh[0]))
 
     def packed(self, js: npt.NDArray[np.int64]
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-        """`PathState.packed()` of the path before each token in `js` (one row each), and
-        whether each starts a message: `self(j)` for many j at once."""
+        """`PathState.packed()` of the path before each token in `js` (one row each: its last
+        `depth` tokens, oldest first, `START` before the message's start, then the state), and
+        whether each starts a message."""
         at = np.arange(self.depth)
         m = self.msg_start[js]
         cut = np.clip(self.depth - (js - m), 0, self.depth)

@@ -347,16 +347,16 @@ class ContentIndex:
         self._pending = []
         lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
         toks = np.concatenate(tokens)
-        words, keys, tfs = self._count(toks, lengths, len(self.p_start))
+        counts, keys, tfs = self._count(toks, lengths, len(self.p_start))
         at = np.arange(PREFIX)
         starts = np.cumsum(lengths) - lengths
         prefix = np.where(at < lengths[:, None],
                           toks[np.minimum(starts[:, None] + at, len(toks) - 1)], -1)
         docs = np.asarray(doc, np.int32)
-        np.add.at(self.doc_words, docs, words)
+        np.add.at(self.doc_words, docs, counts)
         self.p_start = np.concatenate([self.p_start, np.asarray(start, np.int64)])
         self.p_doc = np.concatenate([self.p_doc, docs])
-        self.p_words = np.concatenate([self.p_words, words.astype(np.int32)])
+        self.p_words = np.concatenate([self.p_words, counts.astype(np.int32)])
         self.p_path = np.vstack([self.p_path, np.asarray(paths, np.int32)])
         self.p_fresh = np.concatenate([self.p_fresh, np.asarray(fresh, bool)])
         self.p_prefix = np.vstack([self.p_prefix, prefix.astype(np.int32)])

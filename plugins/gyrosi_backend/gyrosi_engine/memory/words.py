@@ -91,9 +91,3 @@ def passage_terms(
             words[p] += 1
     return terms[:out], pids[:out], words
 
-
-def warm() -> None:
-    """Load (or compile) the loop now rather than on the first batch indexed."""
-    blob = np.frombuffer(b"Warm", np.uint8)
-    passage_terms(np.zeros(1, np.int64), np.ones(1, np.int64), blob,
-                  np.asarray([0, 4], np.int64), WORD, CRC)
