@@ -25,16 +25,22 @@ Modes (one column each in the summary): `--workers 1,2` learns with that many lo
 counts as worker processes, `--cluster local` a Dask `LocalCluster` with the largest worker count
 (its start-up is timed apart, not in the rate; peak RSS is the client's, and the largest
 worker's is shown beside it). Every mode must give the same snapshot bytes (checked).
+`--cli` also runs `gyrosi learn` itself, with its default workers, on the same corpus written as
+one file per document into a temporary folder, in a fresh home (so it also learns the starter
+corpus, a second or two): its wall time and the peak of its anonymous RSS sampled from
+/proc/PID/status, the figure issue 16's 1.5 GiB is about (it holds no corpus of its own).
 """
 
 import argparse
 import gzip
 import hashlib
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -191,9 +197,7 @@ class AnonPeak:
 
     def _run(self) -> None:
         while not self._done.wait(0.02):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("RssAnon:"):
-                    self.peak = max(self.peak, int(line.split()[1]) * 1024)
+            self.peak = max(self.peak, anon_rss("/proc/self/status"))
 
     def stop(self) -> None:
         self._done.set()
@@ -235,6 +239,53 @@ def run_child(corpus: str, cap: int, atlas: Path, depth: int | None,
     if done.returncode:
         sys.exit(f"the {corpus} run failed:\n{done.stderr}")
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def cli_run(corpus: str, cap: int, atlas: Path) -> dict[str, Any]:
+    """`gyrosi learn FOLDER` in a fresh home: wall time, peak RssAnon (sampled every 20 ms)."""
+    with tempfile.TemporaryDirectory(prefix="gyrosi-learn-cli-") as tmp:
+        folder = Path(tmp, "corpus")
+        folder.mkdir()
+        size = 0
+        for i, (_, text) in enumerate(corpus_texts(corpus, cap)):  # sorted names: corpus order
+            size += Path(folder, f"{i:06d}.txt").write_bytes(text.encode())
+        with benchlib.temp_home(atlas) as home:
+            gyrosi = Path(sys.executable).with_name("gyrosi")
+            t = time.perf_counter()
+            proc = subprocess.Popen([str(gyrosi), "learn", str(folder)], text=True,
+                                    env={**os.environ, "GYROSI_HOME": str(home)},
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            peak = 0
+            while proc.poll() is None:
+                peak = max(peak, anon_rss(f"/proc/{proc.pid}/status"))
+                time.sleep(0.02)
+            wall = time.perf_counter() - t
+            said = proc.stdout.read().strip() if proc.stdout else ""
+            if proc.returncode:
+                sys.exit(f"gyrosi learn failed ({proc.returncode}): {said}")
+    return {"bytes": size, "wall_s": wall, "peak_anon": peak, "said": said}
+
+
+def anon_rss(status: str) -> int:
+    """RssAnon of /proc/PID/status in bytes (0 once the process is gone)."""
+    try:
+        lines = Path(status).read_text().splitlines()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in lines if line.startswith("RssAnon:")), 0)
+
+
+def report_cli(runs: list[dict[str, Any]]) -> None:
+    med = statistics.median
+    p = benchlib.print_line
+    print(f" gyrosi learn (default workers), {runs[0]['bytes'] / 1e6:.2f} MB as files:")
+    p("wall, end to end (process start to exit)",
+      f"{med(r['wall_s'] for r in runs):.1f} s, "
+      f"{runs[0]['bytes'] / 1e6 / med(r['wall_s'] for r in runs):.2f} MB/s")
+    anon = med(r["peak_anon"] for r in runs)
+    p("peak anonymous RSS of the process", f"{anon / 2**20:,.0f} MiB", "<= 1.5 GiB",
+      anon <= 1.5 * 2**30)
+    print(f"   it said: {runs[0]['said']}")
 
 
 def report(corpus: str, runs: list[dict[str, Any]]) -> None:
@@ -331,6 +382,8 @@ def main() -> None:
                         help="also each worker count > 1 as worker processes")
     parser.add_argument("--cluster", choices=["local"], default=None,
                         help="also a Dask LocalCluster with the largest worker count")
+    parser.add_argument("--cli", action="store_true",
+                        help="also `gyrosi learn` on the corpus as files: its wall and peak RSS")
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cap", type=float, default=benchlib.STDLIB_CAP,
                         help="bytes of the stdlib corpus (default 20e6)")
@@ -372,6 +425,8 @@ def main() -> None:
             for runs in by_mode.values():
                 report(corpus, runs)
             summary(corpus, by_mode)
+            if args.cli:
+                report_cli([cli_run(corpus, size, atlas) for _ in range(args.runs)])
     print(benchlib.machine_line("done", f"{args.runs} runs, medians"))
 
 

@@ -25,7 +25,7 @@ from ..atlas import Atlas
 from ..context import KEY_BITS
 from ..learn import Paths, PathState, Plan, Stream
 from ..vocab import Vocab
-from . import files
+from . import files, heap
 from .errors import MemoryAccessError, MemoryBusyError, MemoryCorruptError, MemoryVersionError
 from .index import ContentIndex
 from .mark import MARK, Mark, read_mark, write_mark
@@ -433,6 +433,7 @@ class Memory:
         """Learn token arrays in order, committing a batch at a time (see `BATCH_TOKENS`). The
         next batch's entries are computed in a worker thread while this one is folded in; with a
         `mapper` (`learn_map`), by its workers, several batches ahead (the same bytes)."""
+        heap.release_large_arrays()  # else the batches' freed arrays stay in the heap (heap.py)
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
         most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
