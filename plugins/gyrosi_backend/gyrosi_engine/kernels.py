@@ -99,40 +99,49 @@ def runs_and_tokens(
     return w
 
 
+#: `firsts`' lower row of an entry that has none (the orbit's: depth 0)
+NO_LOWER_ROW = (1 << 32) - 1
+
+
 @numba.njit(cache=True, nogil=True)
 def firsts(
     w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.int64],
-           npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.uint32],
+           npt.NDArray[np.uint32]]:
     """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences,
-    the context's depth (a key is one depth's: the depth is mixed into it), and the oldest
-    position (a group's records come newest first)."""
+    and the row of its lower entry: the one a depth shallower (a key is one depth's: the depth
+    is mixed into it) at its oldest position (a group's records come newest first), the same
+    token, so an entry of the same batch; `NO_LOWER_ROW` at depth 0."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
     ident = np.empty(total, dtype=np.uint64)
     pos = np.empty(total, dtype=np.int64)
-    count = np.empty(total, dtype=np.int64)
-    depth = np.empty(total, dtype=np.int64)
-    oldest = np.empty(total, dtype=np.int64)
+    count = np.empty(total, dtype=np.uint32)
+    oldest = np.empty(total, dtype=np.int64)  # its record
+    entry_of = np.empty(total, dtype=np.uint32)  # each record's entry
     out = -1
     prev = np.uint64(0)
     for i in range(total):
         pair = w[i] >> np.uint64(RECORD_BITS)
+        rec = np.int64(rmask - (v[np.int64(w[i] & rmask)] & rmask))
         if i == 0 or pair != prev:
             out += 1
             at = np.int64(w[i] & rmask)
-            rec = np.int64(rmask - (v[at] & rmask))
             tok = (w[i] >> np.uint64(RECORD_BITS)) & np.uint64((1 << TOKEN_BITS) - 1)
             ident[out] = ((v[at] >> np.uint64(RECORD_BITS)) << np.uint64(TOKEN_BITS)) | tok
             pos[out] = rec // width
-            depth[out] = rec % width
             count[out] = 1
         else:
             count[out] += 1
-        oldest[out] = np.int64(rmask - (v[np.int64(w[i] & rmask)] & rmask)) // width
+        oldest[out] = rec
+        entry_of[rec] = out
         prev = pair
-    return (ident[: out + 1], pos[: out + 1], count[: out + 1], depth[: out + 1],
-            oldest[: out + 1])
+    n = out + 1
+    lower = np.empty(n, dtype=np.uint32)
+    for e in range(n):
+        # the record a depth shallower at the same position: rec - 1
+        lower[e] = NO_LOWER_ROW if oldest[e] % width == 0 else entry_of[oldest[e] - 1]
+    return ident[:n], pos[:n], count[:n], lower
 
 
 @numba.njit(cache=True, nogil=True)

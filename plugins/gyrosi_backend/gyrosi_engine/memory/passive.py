@@ -42,7 +42,7 @@ TOKEN_MASK = (1 << TOKEN_BITS) - 1
 RECORD_BITS = 23  # records per batch: position * (depth + 1) + depth < 2**23
 MAX_BATCH_RECORDS = 1 << RECORD_BITS
 MAX_COUNT = merging.MAX_COUNT
-NO_LOWER = np.uint64((1 << 64) - 1)  # no ident is this (idents have 58 bits)
+NO_LOWER = np.uint32(kernels.NO_LOWER_ROW)  # an entry with no lower entry (`Batch.lower`)
 #: Discounts until the memory has counts enough to estimate its own (`Passive.discounts`).
 DEFAULT_DISCOUNTS = (0.5, 1.0, 1.5)
 
@@ -54,10 +54,11 @@ class Batch:
     ident: npt.NDArray[np.uint64]
     seq: npt.NDArray[np.uint32]
     odd: npt.NDArray[np.bool_]  # the parity this batch adds (an odd number of occurrences)
-    count: npt.NDArray[np.int64]  # occurrences in this batch
-    #: the entry one token shallower at the same position (its spread grows when this entry is
-    #: new to the memory); `NO_LOWER` for the orbit's entries
-    lower: npt.NDArray[np.uint64]
+    count: npt.NDArray[np.uint32]  # occurrences in this batch
+    #: the row in this batch of the entry one token shallower at the same position (its spread
+    #: grows when this entry is new to the memory); `NO_LOWER` for the orbit's entries. A row,
+    #: not an ident: four bytes instead of eight, a batch's largest cost on a cluster's wire.
+    lower: npt.NDArray[np.uint32]
 
 
 def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int) -> Batch:
@@ -74,17 +75,15 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
         raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS // width} tokens")
     if total == 0:
         return Batch(np.empty(0, np.uint64), np.empty(0, np.uint32), np.empty(0, bool),
-                     np.empty(0, np.int64), np.empty(0, np.uint64))
+                     np.empty(0, np.uint32), np.empty(0, np.uint32))
     v = kernels.pack_records(keys)
     v.sort()
     w = kernels.runs_and_tokens(v, tokens, width)
     w.sort()
-    ident, pos, count, depth, oldest = kernels.firsts(w, v, width)
-    token = ident & np.uint64(TOKEN_MASK)
-    # the entry a token shallower where this one first occurred in the batch (for the orbit
-    # level it depends on the position: the state's orbit is not a suffix of the tokens)
-    lower = (keys[oldest, np.maximum(depth - 1, 0)] << np.uint64(TOKEN_BITS)) | token
-    lower[depth == 0] = NO_LOWER
+    # the lower entry is the one a token shallower where this one first occurred in the batch
+    # (for the orbit level it depends on the position: the state's orbit is not a suffix of
+    # the tokens)
+    ident, pos, count, lower = kernels.firsts(w, v, width)
     return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count, lower)
 
 
@@ -171,8 +170,8 @@ class Passive:
             store, batch.ident, batch.seq, batch.odd, batch.count, self.zero_fold)
         self.counts += change
         self.size += int(change[1:].sum())
-        lower = batch.lower[~exists]
-        lower = np.sort(lower[lower != NO_LOWER])
+        rows = batch.lower[~exists]
+        lower = batch.ident[np.sort(rows[rows != NO_LOWER])]  # rows in order: idents in order
         extra = merging.spread(store, lower, np.ones(len(lower), np.int64), batch.ident, count,
                                spread, self.zero_fold)
         # an entry that never was and is not now (a zero-streak token's even occurrence) is left

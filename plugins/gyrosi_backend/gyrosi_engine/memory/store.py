@@ -566,7 +566,7 @@ class Memory:
             seq = (got.meta >> np.uint32(1)).astype(np.int64)
             self.passive.merge(Batch(np.asarray(got.ident),
                                      (self.next_seq + seq).astype(np.uint32),
-                                     (got.meta & 1).astype(bool), got.count.astype(np.int64),
+                                     (got.meta & 1).astype(bool), got.count.astype(np.uint32),
                                      np.full(len(seq), NO_LOWER)))
             self.passive.add_spread(np.asarray(got.ident), np.asarray(got.spread))
             self.index.absorb(snap.index, self.next_seq)
