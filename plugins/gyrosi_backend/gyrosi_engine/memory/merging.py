@@ -69,7 +69,7 @@ def _changed(n: int) -> tuple:
 
 @numba.njit(cache=True, nogil=True)
 def fold(store: tuple, ident: npt.NDArray[np.uint64], seq: npt.NDArray[np.uint32],
-         odd: npt.NDArray[np.bool_], count: npt.NDArray[np.int64],
+         odd: npt.NDArray[np.bool_], count: npt.NDArray[np.uint32],
          zero_fold: npt.NDArray[np.bool_]) -> tuple:
     """A batch's entries (sorted, distinct) folded onto their current values: the new meta,
     count and spread of each; where each is or goes in the delta and whether it is there;
