@@ -105,19 +105,20 @@ NO_LOWER_ROW = (1 << 32) - 1
 
 @numba.njit(cache=True, nogil=True)
 def firsts(
-    w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int
-) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64], npt.NDArray[np.uint32],
-           npt.NDArray[np.uint32]]:
-    """One entry per (context, token) group of sorted `w`: ident, newest position, occurrences,
-    and the row of its lower entry: the one a depth shallower (a key is one depth's: the depth
-    is mixed into it) at its oldest position (a group's records come newest first), the same
-    token, so an entry of the same batch; `NO_LOWER_ROW` at depth 0."""
+    w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int, seq0: int
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.bool_],
+           npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+    """One entry per (context, token) group of sorted `w`, as `passive.Batch` holds it: ident,
+    recency (`seq0` + its newest position), parity, occurrences, and the row of its lower entry:
+    the one a depth shallower (a key is one depth's: the depth is mixed into it) at its oldest
+    position (a group's records come newest first), the same token, so an entry of the same
+    batch; `NO_LOWER_ROW` at depth 0. Arrays of the final types: no temporaries to convert."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
     ident = np.empty(total, dtype=np.uint64)
-    pos = np.empty(total, dtype=np.int64)
+    seq = np.empty(total, dtype=np.uint32)
     count = np.empty(total, dtype=np.uint32)
-    oldest = np.empty(total, dtype=np.int64)  # its record
+    oldest = np.empty(total, dtype=np.uint32)  # its record
     entry_of = np.empty(total, dtype=np.uint32)  # each record's entry
     out = -1
     prev = np.uint64(0)
@@ -129,7 +130,7 @@ def firsts(
             at = np.int64(w[i] & rmask)
             tok = (w[i] >> np.uint64(RECORD_BITS)) & np.uint64((1 << TOKEN_BITS) - 1)
             ident[out] = ((v[at] >> np.uint64(RECORD_BITS)) << np.uint64(TOKEN_BITS)) | tok
-            pos[out] = rec // width
+            seq[out] = seq0 + rec // width
             count[out] = 1
         else:
             count[out] += 1
@@ -137,11 +138,13 @@ def firsts(
         entry_of[rec] = out
         prev = pair
     n = out + 1
+    odd = np.empty(n, dtype=np.bool_)
     lower = np.empty(n, dtype=np.uint32)
     for e in range(n):
+        odd[e] = count[e] & 1
         # the record a depth shallower at the same position: rec - 1
         lower[e] = NO_LOWER_ROW if oldest[e] % width == 0 else entry_of[oldest[e] - 1]
-    return ident[:n], pos[:n], count[:n], lower
+    return ident[:n], seq[:n], odd, count[:n], lower
 
 
 @numba.njit(cache=True, nogil=True)
@@ -498,7 +501,7 @@ def warm() -> None:
     stream_keys(one, np.zeros(2, dtype=np.int64), one, np.zeros(1, dtype=np.int32), 1, one + 1,
                 0, 24)
     v = pack_records(keys)
-    firsts(runs_and_tokens(v, one, 2), v, 2)
+    firsts(runs_and_tokens(v, one, 2), v, 2, 0)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
     ident, meta = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32)
     ones = np.ones(1, dtype=np.uint16)

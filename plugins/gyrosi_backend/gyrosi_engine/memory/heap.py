@@ -4,9 +4,11 @@ Learning allocates and frees arrays of a few MB to a few tens of MB per batch (k
 merged columns) in several threads. glibc's malloc serves a block of 128 KiB or more with its own
 `mmap`, but raises that threshold each time such a block is freed, up to 32 MiB: after the first
 batches every array of up to 32 MiB comes from the threads' heaps, which fragment and keep their
-peak (`gyrosi learn` of 100 MB with two threads: 1.6 GiB of anonymous memory, 1.1 GiB with the
-threshold fixed at 8 MiB, the same time; see the plugin README). Fixing the threshold keeps the
-per-batch arrays mapped and unmapped as before the first free.
+peak. Fixing the threshold keeps the per-batch arrays mapped and unmapped as before the first free.
+Measured (plugin README, "At scale"): `gyrosi learn` of 100 MB with two threads peaks at 1.2 GiB
+of anonymous memory instead of 1.6; the price is page faults on fresh mappings, about 4% of the
+rate of learning 30 MB (`bench/learn.py`, `--workers 1`, three runs each way). A 16 MiB
+threshold kept 1.5 GiB; trimming the heaps at each fold instead (`malloc_trim`) 1.5 GiB too.
 """
 
 import ctypes

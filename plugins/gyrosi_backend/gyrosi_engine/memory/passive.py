@@ -83,8 +83,7 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
     # the lower entry is the one a token shallower where this one first occurred in the batch
     # (for the orbit level it depends on the position: the state's orbit is not a suffix of
     # the tokens)
-    ident, pos, count, lower = kernels.firsts(w, v, width)
-    return Batch(ident, (pos + seq0).astype(np.uint32), (count & 1).astype(bool), count, lower)
+    return Batch(*kernels.firsts(w, v, width, seq0))
 
 
 class Columns(NamedTuple):
