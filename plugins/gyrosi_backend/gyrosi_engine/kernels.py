@@ -148,6 +148,33 @@ def firsts(
 
 
 @numba.njit(cache=True, nogil=True)
+def count_histogram(count: npt.NDArray[np.uint16]) -> npt.NDArray[np.int64]:
+    """Entries by count, 0 to 4 then 5 and more, in one pass (`np.bincount` would first widen
+    every count to 64 bits: a fold's hundreds of MB of temporaries)."""
+    hist = np.zeros(6, dtype=np.int64)
+    for i in range(count.shape[0]):
+        c = np.int64(count[i])
+        hist[c if c < 5 else 5] += 1
+    return hist
+
+
+@numba.njit(cache=True, nogil=True)
+def distinct_contexts(ident: npt.NDArray[np.uint64]) -> int:
+    """How many distinct contexts sorted idents hold, in one pass."""
+    n = ident.shape[0]
+    if n == 0:
+        return 0
+    k = 1
+    prev = ident[0] >> np.uint64(TOKEN_BITS)
+    for i in range(1, n):
+        ctx = ident[i] >> np.uint64(TOKEN_BITS)
+        if ctx != prev:
+            k += 1
+            prev = ctx
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
 def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
              per_context: int) -> npt.NDArray[np.bool_]:
     """Entries beyond the `per_context` most recent of their context (`ident` sorted)."""
@@ -503,6 +530,8 @@ def warm() -> None:
     v = pack_records(keys)
     firsts(runs_and_tokens(v, one, 2), v, 2, 0)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
+    count_histogram(np.zeros(1, dtype=np.uint16))
+    distinct_contexts(np.zeros(1, dtype=np.uint64))
     ident, meta = np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32)
     ones = np.ones(1, dtype=np.uint16)
     store = (ident, meta, ones, ones, ident[:0], meta[:0], ones[:0], ones[:0])

@@ -8,7 +8,7 @@ import pytest
 from gyrosi_engine import context, kernels, physics
 from gyrosi_engine.atlas import Atlas
 from gyrosi_engine.learn import PathState, Stream
-from gyrosi_engine.memory.passive import TOKEN_BITS, Passive, group
+from gyrosi_engine.memory.passive import TOKEN_BITS, Passive, contexts_in, group, histogram
 from gyrosi_engine.memory.store import Memory
 from gyrosi_engine.vocab import Vocab, vocab
 
@@ -221,3 +221,12 @@ def test_memory_reopens_identically(voc: Vocab, atlas: Atlas, tmp_path: Path) ->
     first.refresh()
     assert np.array_equal(first.passive.whole(cap=False).ident,
                           compacted.passive.whole(cap=False).ident)
+
+
+@pytest.mark.parametrize("n", [0, 1, 100_003])
+def test_the_count_histogram_and_context_count_are_the_plain_ones(n: int) -> None:
+    rng = np.random.default_rng(n)
+    count = rng.choice(np.array([0, 1, 2, 3, 4, 5, 6, 65535], np.uint16), n)
+    assert histogram(count).tolist() == np.bincount(np.minimum(count, 5), minlength=6).tolist()
+    ident = np.sort(rng.integers(0, 1 << 24, n, dtype=np.uint64) << np.uint64(TOKEN_BITS - 4))
+    assert contexts_in(ident) == len(np.unique(ident >> np.uint64(TOKEN_BITS)))

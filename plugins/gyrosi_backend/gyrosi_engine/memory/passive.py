@@ -111,7 +111,7 @@ type View = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np
 
 def histogram(count: npt.NDArray[np.uint16]) -> npt.NDArray[np.int64]:
     """Entries by count (0 to 4, then 5 and more): what the discounts are estimated from."""
-    return np.bincount(np.minimum(count, 5), minlength=6).astype(np.int64)
+    return kernels.count_histogram(np.asarray(count, dtype=np.uint16))
 
 
 class Passive:
@@ -332,7 +332,4 @@ def _release(col: npt.NDArray[Any], lo: int, hi: int) -> None:
 
 def contexts_in(ident: npt.NDArray[np.uint64]) -> int:
     """How many distinct contexts sorted idents hold."""
-    if not len(ident):
-        return 0
-    ctx = ident >> np.uint64(TOKEN_BITS)
-    return int(np.count_nonzero(ctx[1:] != ctx[:-1])) + 1
+    return int(kernels.distinct_contexts(np.asarray(ident, dtype=np.uint64)))
