@@ -185,19 +185,21 @@ def warm_up(settings: Any, atlas: Path) -> None:
 
 
 class AnonPeak:
-    """The peak of this process's anonymous resident memory (RssAnon, sampled every 20 ms):
-    peak RSS also counts the memory-mapped snapshot's pages, which are clean and which the
-    kernel drops under memory pressure (read again from the file when wanted)."""
+    """The peak of a process's anonymous resident memory (RssAnon, sampled every 20 ms; this
+    process's by default): peak RSS also counts the memory-mapped snapshot's pages, which are
+    clean and which the kernel drops under memory pressure (read again from the file when
+    wanted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int | str = "self") -> None:
         self.peak = 0
+        self._status = f"/proc/{pid}/status"
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(0.02):
-            self.peak = max(self.peak, anon_rss("/proc/self/status"))
+            self.peak = max(self.peak, anon_rss(self._status))
 
     def stop(self) -> None:
         self._done.set()
@@ -255,15 +257,13 @@ def cli_run(corpus: str, cap: int, atlas: Path) -> dict[str, Any]:
             proc = subprocess.Popen([str(gyrosi), "learn", str(folder)], text=True,
                                     env={**os.environ, "GYROSI_HOME": str(home)},
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            peak = 0
-            while proc.poll() is None:
-                peak = max(peak, anon_rss(f"/proc/{proc.pid}/status"))
-                time.sleep(0.02)
+            anon = AnonPeak(proc.pid)
+            said = proc.communicate()[0].strip()
             wall = time.perf_counter() - t
-            said = proc.stdout.read().strip() if proc.stdout else ""
+            anon.stop()
             if proc.returncode:
                 sys.exit(f"gyrosi learn failed ({proc.returncode}): {said}")
-    return {"bytes": size, "wall_s": wall, "peak_anon": peak, "said": said}
+    return {"bytes": size, "wall_s": wall, "peak_anon": anon.peak, "said": said}
 
 
 def anon_rss(status: str) -> int:
