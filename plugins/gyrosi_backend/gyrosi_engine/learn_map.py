@@ -207,6 +207,11 @@ class DaskMapper(_Ordered):
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise GyrosiError(f"--cluster needs Dask distributed, which is not installed "
                               f"({exc}); install `dask[distributed]`.") from None
+        # results come straight from the worker that holds them, not relayed by the scheduler
+        # (Dask's default): half the traffic on a cluster, and on a local one the scheduler
+        # shares this process, where every relayed batch cost a copy and the GIL (10 MB of
+        # docs, three interleaved runs each: 4.3-4.8 s -> 3.7-4.0 s)
+        direct = {"timeout": CONNECT_TIMEOUT_S, "direct_to_workers": True}
         try:
             if address == "local":
                 # the workers' statistical profiler (a stack walk every 10 ms, for the dashboard)
@@ -215,9 +220,9 @@ class DaskMapper(_Ordered):
                 self.cluster = LocalCluster(
                     n_workers=workers or cores(), threads_per_worker=1, processes=True,
                     host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port
-                self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT_S)
+                self.client = Client(self.cluster, **direct)
             else:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT_S)
+                self.client = Client(address, **direct)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             self.close()
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -235,9 +240,26 @@ class DaskMapper(_Ordered):
                 f"The Dask scheduler at {address} has no workers (none joined in "
                 f"{WORKER_WAIT_S} s); start some with `dask worker {address}`.") from None
         self.client.run(warm)  # every worker loads the tokeniser and the loops now
-        threads = sum(w.get("nthreads", 1) for w in
-                      self.client.scheduler_info().get("workers", {}).values())
-        self.workers = max(1, threads)
+        joined: dict[str, Any] = self.client.scheduler_info().get("workers", {})
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in joined.values()))
+        if address != "local" and self.unreachable(list(joined)):
+            # Dask would try each result's worker first and wait out a connection timeout
+            # every time before asking the scheduler: let the scheduler relay them all
+            self.client.direct_to_workers = False
+
+    def unreachable(self, addresses: list[str]) -> list[str]:
+        """The worker addresses this process cannot connect to (within `CONNECT_TIMEOUT_S`)."""
+        from distributed.comm import connect
+
+        async def reach(address: str) -> bool:
+            try:
+                comm = await connect(address, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError):
+                return False
+            await comm.close()
+            return True
+
+        return [a for a in addresses if not self.client.sync(reach, a)]
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.client.submit(fn, *args, pure=False)

@@ -154,3 +154,19 @@ def test_a_scheduler_without_workers_is_one_sentence(monkeypatch: pytest.MonkeyP
         with pytest.raises(GyrosiError, match=r"^The Dask scheduler at tcp://127\.0\.0\.1:\d+ "
                                               r"has no workers .*`dask worker tcp://"):
             DaskMapper(empty.scheduler_address)
+
+
+def test_results_come_from_the_workers_unless_they_cannot_be_reached() -> None:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster:
+        with DaskMapper(cluster.scheduler_address) as mapper:
+            assert mapper.client.direct_to_workers is True  # reachable: fetched directly
+            (worker,) = mapper.client.scheduler_info()["workers"]
+            nobody = "tcp://127.0.0.1:1"  # nothing listens there
+            assert mapper.unreachable([worker, nobody]) == [nobody]
+            # relayed by the scheduler, as where the workers are out of the client's reach
+            mapper.client.direct_to_workers = False
+            assert list(mapper.imap(pow, range(8), lambda i: (i, 2))) == [
+                (i, i * i) for i in range(8)]
