@@ -24,7 +24,7 @@ from gyrosi_engine import kernels
 from gyrosi_engine.engine import Engine
 from gyrosi_engine.generate import Trace
 from gyrosi_engine.memory import files, store
-from gyrosi_engine.memory.passive import Columns
+from gyrosi_engine.memory.passive import Columns, Passive, group
 from gyrosi_engine.settings import GyroConfig
 
 from .test_learn_determinism import stdlib_texts
@@ -107,6 +107,28 @@ def test_a_delta_row_overrides_and_deletes_the_base_row() -> None:
     assert kernels.find(view, np.uint64(ctx | 2)) == 51
     assert kernels.find(view, np.uint64(ctx | 1)) == 10
     assert kernels.gather(view, np.uint64(6))[1].tolist() == [40]  # the base alone: a view
+
+
+def test_a_batch_writes_the_delta_over_the_one_before_last_unless_a_reader_holds_it() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(1, 1 << 40, (3000, 4), dtype=np.uint64)
+    tokens = rng.integers(0, 5000, 3000)
+    passive = Passive(zero_fold=np.zeros(1 << 18, bool))
+
+    def merge(k: int) -> int:
+        # the same entries again (the delta keeps its size), each time more recent
+        passive.merge(group(keys, tokens, 3000 * k))
+        return int(passive.delta.ident.ctypes.data)
+
+    where = [merge(k) for k in range(6)]
+    assert where[2] == where[4] and where[3] == where[5] != where[4]  # two sets of columns
+    held = passive.view()  # a reader's arrays, kept across the next batches
+    kept = [np.array(col) for col in held]
+    later = [merge(k) for k in range(6, 10)]
+    assert all(np.array_equal(a, b) for a, b in zip(held, kept, strict=True))
+    assert held[4].ctypes.data not in later  # never written over while held
+    assert later[1] == later[3]  # and two sets again once it is let go
+    assert passive.delta.meta.max() >> 1 == 3000 * 9 + 2999  # the latest batch is there
 
 
 def test_a_snapshot_written_column_by_column_in_place_is_the_spooled_one(tmp_path: Path) -> None:

@@ -144,10 +144,13 @@ def spread(store: tuple, lower: npt.NDArray[np.uint64], by: npt.NDArray[np.int64
 @numba.njit(cache=True, nogil=True)
 def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDArray[np.bool_],
             a_write: npt.NDArray[np.bool_], b: tuple, b_pos: npt.NDArray[np.int64],
-            b_hit: npt.NDArray[np.bool_]) -> tuple:
+            b_hit: npt.NDArray[np.bool_], spare: tuple) -> tuple:
     """The delta with two sets of rows written in (each sorted, the two disjoint; `a`'s only
     where `a_write`): a row the delta holds (`hit`) is overwritten, another inserted at its
-    place (`pos`, where a search of the delta as it was put it). One pass, all four columns."""
+    place (`pos`, where a search of the delta as it was put it). One pass, all four columns,
+    written into `spare` (four columns no one reads any more) when they have room, else into
+    new ones with room to spare. Returns the four columns and how many of their rows are
+    the delta's."""
     d0, d1, d2, d3 = delta
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
@@ -158,8 +161,11 @@ def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDA
     for j in range(nb):
         grown += not b_hit[j]
     size = d0.shape[0] + grown
-    o0, o1 = np.empty(size, np.uint64), np.empty(size, np.uint32)
-    o2, o3 = np.empty(size, np.uint16), np.empty(size, np.uint16)
+    o0, o1, o2, o3 = spare
+    if o0.shape[0] < size:
+        room = size + size // 8  # a few batches' growth before the next allocation
+        o0, o1 = np.empty(room, np.uint64), np.empty(room, np.uint32)
+        o2, o3 = np.empty(room, np.uint16), np.empty(room, np.uint16)
     i = j = o = done = 0
     while True:
         while i < na and not a_write[i]:
@@ -183,5 +189,5 @@ def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDA
     for r in range(done, d0.shape[0]):
         o0[o], o1[o], o2[o], o3[o] = d0[r], d1[r], d2[r], d3[r]
         o += 1
-    return o0, o1, o2, o3
+    return (o0, o1, o2, o3), size
 

