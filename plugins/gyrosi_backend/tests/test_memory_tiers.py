@@ -109,26 +109,51 @@ def test_a_delta_row_overrides_and_deletes_the_base_row() -> None:
     assert kernels.gather(view, np.uint64(6))[1].tolist() == [40]  # the base alone: a view
 
 
-def test_a_batch_writes_the_delta_over_the_one_before_last_unless_a_reader_holds_it() -> None:
+def test_a_batch_writes_the_delta_in_place_unless_a_reader_holds_it() -> None:
     rng = np.random.default_rng(3)
     keys = rng.integers(1, 1 << 40, (3000, 4), dtype=np.uint64)
     tokens = rng.integers(0, 5000, 3000)
-    passive = Passive(zero_fold=np.zeros(1 << 18, bool))
+    passive, alone = Passive(zero_fold=np.zeros(1 << 18, bool)), Passive(zero_fold=np.zeros(
+        1 << 18, bool))
 
-    def merge(k: int) -> int:
+    def merge(k: int, into: Passive = passive) -> int:
         # the same entries again (the delta keeps its size), each time more recent
-        passive.merge(group(keys, tokens, 3000 * k))
-        return int(passive.delta.ident.ctypes.data)
+        into.merge(group(keys, tokens, 3000 * k))
+        return int(into.delta.ident.ctypes.data)
 
-    where = [merge(k) for k in range(6)]
-    assert where[2] == where[4] and where[3] == where[5] != where[4]  # two sets of columns
-    held = passive.view()  # a reader's arrays, kept across the next batches
-    kept = [np.array(col) for col in held]
-    later = [merge(k) for k in range(6, 10)]
-    assert all(np.array_equal(a, b) for a, b in zip(held, kept, strict=True))
-    assert held[4].ctypes.data not in later  # never written over while held
-    assert later[1] == later[3]  # and two sets again once it is let go
-    assert passive.delta.meta.max() >> 1 == 3000 * 9 + 2999  # the latest batch is there
+    where = [merge(k) for k in range(4)]
+    assert where[1] == where[2] == where[3]  # in place, once it had its columns
+    k = 4
+
+    def whole_view() -> object:
+        return passive.view()
+
+    def one_column() -> object:
+        return passive.view()[4]  # the delta's idents alone
+
+    def rows_part_way() -> object:
+        rows = passive.rows(cap=False)
+        next(rows)  # a pass over the rows, left part-way
+        return rows
+
+    for reader in (whole_view, one_column, rows_part_way):
+        kept = [np.array(col) for col in passive.view()[4:]]
+        held = reader()
+        assert where[-1] not in (merge(k), merge(k + 1)), reader.__name__  # not written over
+        if reader is whole_view:
+            assert all(np.array_equal(a, b)  # type: ignore[index]
+                       for a, b in zip(held[4:], kept, strict=True))
+        elif reader is one_column:
+            assert np.array_equal(held, kept[0])  # type: ignore[arg-type]
+        del held
+        where = [merge(k + 2), merge(k + 3)]
+        assert where[0] == where[1], reader.__name__  # in place again once let go
+        k += 4
+    # and the same rows as a memory whose delta was never shared
+    for j in range(k):
+        merge(j, alone)
+    for mine, theirs in zip(passive.whole(cap=False), alone.whole(cap=False), strict=True):
+        assert np.array_equal(mine, theirs)
 
 
 def test_a_snapshot_written_column_by_column_in_place_is_the_spooled_one(tmp_path: Path) -> None:

@@ -144,13 +144,14 @@ def spread(store: tuple, lower: npt.NDArray[np.uint64], by: npt.NDArray[np.int64
 @numba.njit(cache=True, nogil=True)
 def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDArray[np.bool_],
             a_write: npt.NDArray[np.bool_], b: tuple, b_pos: npt.NDArray[np.int64],
-            b_hit: npt.NDArray[np.bool_], spare: tuple) -> tuple:
+            b_hit: npt.NDArray[np.bool_], room: tuple) -> tuple:
     """The delta with two sets of rows written in (each sorted, the two disjoint; `a`'s only
     where `a_write`): a row the delta holds (`hit`) is overwritten, another inserted at its
-    place (`pos`, where a search of the delta as it was put it). One pass, all four columns,
-    written into `spare` (four columns no one reads any more) when they have room, else into
-    new ones with room to spare. Returns the four columns and how many of their rows are
-    the delta's."""
+    place (`pos`, where a search of the delta as it was put it). All four columns at once, in
+    one pass from the end: into `room` itself when it has room for them (the columns the delta's
+    rows are the first of, read by no one else: the rows before the first change stay where
+    they are), else into new columns with an eighth to spare. Returns the columns and how many
+    of their rows are the delta's."""
     d0, d1, d2, d3 = delta
     a0, a1, a2, a3 = a
     b0, b1, b2, b3 = b
@@ -161,33 +162,36 @@ def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDA
     for j in range(nb):
         grown += not b_hit[j]
     size = d0.shape[0] + grown
-    o0, o1, o2, o3 = spare
-    if o0.shape[0] < size:
-        room = size + size // 8  # a few batches' growth before the next allocation
-        o0, o1 = np.empty(room, np.uint64), np.empty(room, np.uint32)
-        o2, o3 = np.empty(room, np.uint16), np.empty(room, np.uint16)
-    i = j = o = done = 0
+    o0, o1, o2, o3 = room
+    here = o0.shape[0] >= size
+    if not here:
+        more = size + size // 8  # a few batches' growth before the next allocation
+        o0, o1 = np.empty(more, np.uint64), np.empty(more, np.uint32)
+        o2, o3 = np.empty(more, np.uint16), np.empty(more, np.uint16)
+    # From the end, the rows still to be read are never below the place being written: as many
+    # rows as are still to be inserted lie between them.
+    i, j, r, o = na - 1, nb - 1, d0.shape[0], size
     while True:
-        while i < na and not a_write[i]:
-            i += 1
-        if i >= na and j >= nb:
+        while i >= 0 and not a_write[i]:
+            i -= 1
+        if i < 0 and j < 0:
             break
-        from_a = j >= nb or (i < na and a0[i] < b0[j])
-        pos = a_pos[i] if from_a else b_pos[j]
-        for r in range(done, pos):  # the delta's rows before this one
+        from_a = j < 0 or (i >= 0 and a0[i] > b0[j])
+        pos, hit = (a_pos[i], a_hit[i]) if from_a else (b_pos[j], b_hit[j])
+        end = pos + 1 if hit else pos
+        while r > end:  # the delta's rows after this one
+            r -= 1
+            o -= 1
             o0[o], o1[o], o2[o], o3[o] = d0[r], d1[r], d2[r], d3[r]
-            o += 1
+        r = pos  # a hit's old row is the one replaced
+        o -= 1
         if from_a:
             o0[o], o1[o], o2[o], o3[o] = a0[i], a1[i], a2[i], a3[i]
-            done = pos + 1 if a_hit[i] else pos
-            i += 1
+            i -= 1
         else:
             o0[o], o1[o], o2[o], o3[o] = b0[j], b1[j], b2[j], b3[j]
-            done = pos + 1 if b_hit[j] else pos
-            j += 1
-        o += 1
-    for r in range(done, d0.shape[0]):
-        o0[o], o1[o], o2[o], o3[o] = d0[r], d1[r], d2[r], d3[r]
-        o += 1
+            j -= 1
+    if not here:  # the rows before the first change, where they were not already
+        for k in range(r):
+            o0[k], o1[k], o2[k], o3[k] = d0[k], d1[k], d2[k], d3[k]
     return (o0, o1, o2, o3), size
-

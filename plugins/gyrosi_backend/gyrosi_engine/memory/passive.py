@@ -133,10 +133,8 @@ class Passive:
         # in other threads (sessions generating) take all of them under it (`view`), so they
         # never see a new `ident` with an old `meta`.
         self.swap = threading.Lock()
-        # the delta's rows are the first ones of `columns`; `spare`: the columns of the delta
-        # before, written over by the next batch unless a reader still holds them (`_rewrite`)
+        # the delta's rows are the first ones of `columns`, which have room for more
         self.columns: tuple[npt.NDArray[Any], ...] | None = None
-        self.spare: tuple[npt.NDArray[Any], ...] | None = None
         self.zero_fold = zero_fold  # token -> both its masks are 0 (`vocab.Vocab.zero_streak`)
         self.per_context = per_context
 
@@ -153,7 +151,7 @@ class Passive:
         context count when known (a snapshot's header holds them)."""
         with self.swap:
             self.base, self.delta = base, Columns.empty()
-            self.columns = self.spare = None
+            self.columns = None
             self.size = len(base.ident)
             self.counts = histogram(base.count) if counts is None else counts.copy()
             self.base_contexts = contexts_in(base.ident) if contexts is None else contexts
@@ -170,6 +168,7 @@ class Passive:
         delete; an entry new to the memory adds one to its lower entry's spread (`merging`)."""
         if not len(batch.ident):
             return
+        alone = self._alone()
         store = self._store()
         meta, count, spread, dpos, dhit, exists, change = merging.fold(
             store, batch.ident, batch.seq, batch.odd, batch.count, self.zero_fold)
@@ -182,36 +181,44 @@ class Passive:
         # an entry that never was and is not now (a zero-streak token's even occurrence) is left
         # out; one of the base's that died stays as a tombstone (count 0) over it
         written = dhit | exists | (count > 0)
-        self._rewrite((batch.ident, meta, count, spread), dpos, dhit, written, extra)
+        self._rewrite((batch.ident, meta, count, spread), dpos, dhit, written, extra, alone)
 
     def add_spread(self, ident: npt.NDArray[np.uint64], spread: npt.NDArray[np.uint16]) -> None:
         """Add another memory's spreads to these entries (sorted; an import)."""
         with self.swap:
             none = Columns.empty()
+            alone = self._alone()
             extra = merging.spread(self._store(), ident, spread.astype(np.int64), none.ident,
                                    none.count, none.spread, self.zero_fold)
             self._rewrite(tuple(none), np.empty(0, np.int64), np.empty(0, bool),
-                          np.empty(0, bool), extra)
+                          np.empty(0, bool), extra, alone)
 
     def _rewrite(self, rows: tuple[npt.NDArray[Any], ...], dpos: npt.NDArray[np.int64],
                  dhit: npt.NDArray[np.bool_], written: npt.NDArray[np.bool_],
-                 extra: tuple[npt.NDArray[Any], ...]) -> None:
+                 extra: tuple[npt.NDArray[Any], ...], alone: bool) -> None:
         if not written.any() and not len(extra[0]):
             return
-        # The delta is written anew by every batch, into the columns of the delta before the
-        # current one when no reader holds them: fresh ones are pages the kernel must fault in
-        # and zero, up to 200 MB a batch (30 MB of docs: 10.7-11.0 -> 10.0-10.4 s).
-        spare, self.spare = self.spare, None
-        if spare is None or not _unread(spare):
-            spare = tuple(Columns.empty())
+        # In place where no reader holds the delta (`alone`) and its columns have room: fresh
+        # columns, up to 200 MB a batch, are pages the kernel must fault in and zero, and the
+        # old and the new delta were both held while it was written.
+        room = self.columns if alone and self.columns is not None else tuple(Columns.empty())
         columns, size = merging.rewrite(tuple(self.delta), rows, dpos, dhit, written,
-                                        extra[:4], extra[4], extra[5], spare)
-        self.spare, self.columns = self.columns, columns
+                                        extra[:4], extra[4], extra[5], room)
+        self.columns = columns
         self.delta = Columns(*(col[:size] for col in columns))
 
-    def drop_spare(self) -> None:
-        """Let the spare columns go (before a fold: it needs the memory more)."""
-        self.spare = None
+    def _alone(self) -> bool:
+        """Whether nothing but this object refers to the delta: no reader holds its arrays or
+        views of them (`view`, `rows`), so it may be written in place. Counted before the
+        merge takes references of its own; `tests/test_memory_tiers.py` checks both ways."""
+        if self.columns is None:
+            return False
+        delta = self.delta
+        # the references counted: the attribute's, the name's, the count's own argument; a
+        # column's view once more, for the view's reference to it
+        return sys.getrefcount(delta) <= 3 \
+            and all(sys.getrefcount(view) <= 3 for view in delta) \
+            and all(sys.getrefcount(col) <= 4 for col in self.columns)
 
     def rows(self, *, cap: bool, chunk: int = 1 << 20) -> Iterator[Columns]:
         """The whole memory in ident order, a few million rows at a time (each chunk ends at a
@@ -328,14 +335,6 @@ class Passive:
         keep = np.ones(len(order), dtype=bool)
         keep[order[rank >= per_token]] = False
         return whole.take(keep)
-
-
-def _unread(columns: tuple[npt.NDArray[Any], ...]) -> bool:
-    """Whether nothing but the tuple `columns` refers to them: no view of them is left (a
-    reader's `Passive.view`, a row iterator's), since a view refers to the column it was cut
-    from. (Three references each: the tuple's, the loop's name and the count's own argument;
-    `tests/test_memory_tiers.py` checks both ways.)"""
-    return all(sys.getrefcount(col) <= 3 for col in columns)
 
 
 def _release(col: npt.NDArray[Any], lo: int, hi: int) -> None:

@@ -512,7 +512,6 @@ class Memory:
         journal and its mark (in this order: see `files` and `mark`). The lock is held. With
         `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
         leaves what the memory holds as it was."""
-        self.passive.drop_spare()  # writing the snapshot wants the memory more
         self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
         self.generation += 1
         self._start_journal()
