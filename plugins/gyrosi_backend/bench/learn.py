@@ -368,6 +368,14 @@ def summary(corpus: str, by_mode: dict[str, list[dict[str, Any]]]) -> None:
               f"{med(r['peak_rss'] for r in runs) / 2**20:>6.0f} MiB "
               f"{(f'{worker / 2**20:.0f} MiB' if worker else '-'):>10} "
               f"{med(r['mapper_s'] for r in runs):>7.2f} s")
+    for mode, runs in by_mode.items():
+        threads = by_mode.get(mode.removeprefix("local"))
+        if mode.startswith("local") and threads:
+            # the issue's "within 1.3x of --workers N": a cluster at 1/1.3 of the threads' rate
+            ratio = med(r["learn_s"] + r["compact_s"] for r in threads) / med(
+                r["learn_s"] + r["compact_s"] for r in runs)
+            print(f"  {mode} / {mode.removeprefix('local')} (rate){ratio:>29.2f}   target >= "
+                  f"{1 / 1.3:.2f} (within 1.3x): {'PASS' if ratio >= 1 / 1.3 else 'BELOW'}")
     print(f"  same snapshot bytes in every mode and run: {'yes' if len(digests) == 1 else 'NO'}")
 
 
