@@ -242,13 +242,14 @@ class DaskMapper(_Ordered):
         self.client.run(warm)  # every worker loads the tokeniser and the loops now
         joined: dict[str, Any] = self.client.scheduler_info().get("workers", {})
         self.workers = max(1, sum(w.get("nthreads", 1) for w in joined.values()))
-        if address != "local" and self.unreachable(list(joined)):
+        if address != "local" and any(self.unreachable(list(joined))):
             # Dask would try each result's worker first and wait out a connection timeout
             # every time before asking the scheduler: let the scheduler relay them all
             self.client.direct_to_workers = False
 
-    def unreachable(self, addresses: list[str]) -> list[str]:
-        """The worker addresses this process cannot connect to (within `CONNECT_TIMEOUT_S`)."""
+    def unreachable(self, addresses: list[str]) -> Iterator[str]:
+        """The worker addresses this process cannot connect to (within `CONNECT_TIMEOUT_S`), as
+        they are tried: one is enough to decide, and each costs a timeout."""
         from distributed.comm import connect
 
         async def reach(address: str) -> bool:
@@ -259,7 +260,7 @@ class DaskMapper(_Ordered):
             await comm.close()
             return True
 
-        return [a for a in addresses if not self.client.sync(reach, a)]
+        return (a for a in addresses if not self.client.sync(reach, a))
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.client.submit(fn, *args, pure=False)

@@ -165,7 +165,7 @@ def test_results_come_from_the_workers_unless_they_cannot_be_reached() -> None:
             assert mapper.client.direct_to_workers is True  # reachable: fetched directly
             (worker,) = mapper.client.scheduler_info()["workers"]
             nobody = "tcp://127.0.0.1:1"  # nothing listens there
-            assert mapper.unreachable([worker, nobody]) == [nobody]
+            assert list(mapper.unreachable([worker, nobody])) == [nobody]
             # relayed by the scheduler, as where the workers are out of the client's reach
             mapper.client.direct_to_workers = False
             assert list(mapper.imap(pow, range(8), lambda i: (i, 2))) == [
