@@ -17,7 +17,6 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,8 +145,6 @@ def inject(rig: Rig, root: Path, at: int, kind: str) -> tuple[Memory, str]:
         assert str(root) in message, message
         return memory, "sentence"
     except fsio.Crash:
-        if memory._folding is not None:  # the process is gone: its files close, flocks go
-            memory._folding.file.close()
         if kind == "crash":
             plan.power_loss()
         return memory, "crash"
@@ -161,16 +158,11 @@ def check_after(rig: Rig, root: Path, counted: Counted, at: int, kind: str) -> s
     reopened = rig.open(root)  # it opens
     tokens = reopened.tokens_learned
     c = counted.committed_before(at)
-    name = Path(counted.ops[at - 1][1]).name
-    # a fold written in the background meets its fault in its thread, and the learn goes on:
-    # the fault is reported at its swap, batches later
-    behind = name == f".{SNAPSHOT}.{os.getpid()}.tmp" and c < len(TEXTS)
-    allowed = counted.totals[c:] if behind else counted.totals[c : c + 2]  # or the batch in flight
+    allowed = counted.totals[c : c + 2]  # before or after the batch in flight
     assert tokens in allowed, (at, kind, counted.ops[at - 1], tokens, counted.totals)
+    name = Path(counted.ops[at - 1][1]).name
     if c == len(TEXTS):
         kept = "after the last batch's fsync (its mark, the compaction): every batch kept"
-    elif behind:
-        kept = "writing a fold in the background: every batch kept up to the fault's report"
     elif name == JOURNAL:  # open, truncate, write or fsync of the batch being appended
         kept = "appending a batch: " + ("dropped" if tokens == counted.totals[c] else
                                         "kept (it was whole)")
@@ -260,92 +252,6 @@ def test_crash_windows_of_a_compaction(rig: Rig, counted: Counted, tmp_path: Pat
     assert (memory.generation, memory.tokens_learned) == (generation + 1, full)
     memory.learn_stream(rig.pieces([MORE], "more"))
     assert read_mark(root / MARK) == Mark(generation + 1, memory.offset, 1)
-
-
-class Inline:
-    """An executor that runs each task as it is submitted."""
-
-    def __init__(self, *_: Any, **__: Any) -> None:
-        pass
-
-    def submit(self, fn: Any, *args: Any) -> Future[Any]:
-        done: Future[Any] = Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:  # a simulated crash too: raised where the result is read
-            done.set_exception(exc)
-        return done
-
-
-@contextlib.contextmanager
-def folding_in_the_background() -> Iterator[None]:
-    """Every batch starts a fold (a delta of more than one row) unless one is being written,
-    swapped in two batches later. Its writer runs inline here, so a learn's operations are
-    numbered the same in every run (the real thread: `test_memory_tiers`)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store, "FOLD_MIN_ROWS", 1)
-        patch.setattr(store, "FOLD_MAX_ROWS", 1)
-        patch.setattr(store, "FOLD_LAG", 2)
-        patch.setattr(store, "ThreadPoolExecutor", Inline)
-        yield
-
-
-def count_with_folds(rig: Rig, root: Path) -> Counted:
-    memory = rig.open(root)
-    totals = [memory.tokens_learned]
-    with fsio.installed(fsio.FaultPlan(root=root)) as plan:
-        learn_and_compact(rig, memory, totals)
-    # the fold started after the first batch, swapped in after the third; then the compaction
-    assert memory.generation == rig.open(rig.base).generation + 2
-    assert [Path(p).name for n, p in plan.ops if n == "rename"].count(SNAPSHOT) == 2
-    return Counted(plan.ops, totals)
-
-
-@pytest.mark.parametrize("kind", ("crash", "kill", "eio"))
-def test_every_operation_of_a_fold_in_the_background_fails_safely(
-    rig: Rig, tmp_path: Path, kind: str
-) -> None:
-    with folding_in_the_background():
-        counted = count_with_folds(rig, rig.copy(tmp_path / "count" / "memory"))
-        for at in range(1, len(counted.ops) + 1):
-            check_after(rig, rig.copy(tmp_path / f"{at}" / "memory"), counted, at, kind)
-            shutil.rmtree(tmp_path / f"{at}")
-
-
-def test_crash_windows_of_a_fold_in_the_background(rig: Rig, tmp_path: Path) -> None:
-    """The fold's snapshot of generation g + 1 holds the journal up to the batch it started
-    after; then the next journal, with the batches after that carried into it; then its mark."""
-    generation = rig.open(rig.base).generation
-    with folding_in_the_background():
-        counted = count_with_folds(rig, rig.copy(tmp_path / "count" / "memory"))
-        full = counted.totals[-1]
-        renamed = find(counted, "rename", SNAPSHOT)
-        # renamed, the folder not fsynced: the power cut undoes it; all from the old journal
-        root = rig.copy(tmp_path / "a" / "memory")
-        inject(rig, root, renamed + 1, "crash")
-        memory = rig.open(root)
-        assert (memory.generation, memory.tokens_learned) == (generation, full)
-        # the snapshot durable, the journal not yet carried: the old one is replayed from
-        # where the snapshot's holding ends, and carried by the next writer
-        root = rig.copy(tmp_path / "b" / "memory")
-        inject(rig, root, renamed + 2, "kill")
-        assert counted.ops[renamed + 1][0] == "open"  # the new journal's temporary file
-        mark = read_mark(root / MARK)
-        assert mark is not None and mark.generation == generation
-        reader = rig.open(root)
-        # (the two batches after the one the fold started after)
-        assert (reader.generation, reader.tokens_learned, reader.journal_batches) == \
-            (generation + 1, full, 2)
-        writer = rig.open(root)
-        writer.learn_stream(rig.pieces([MORE], "more"))
-        # the two carried, and the new one
-        assert read_mark(root / MARK) == Mark(generation + 1, writer.offset, 3)
-        reader.refresh()  # the journal it replayed from was replaced: it reloads
-        assert reader.tokens_learned == writer.tokens_learned
-        again = rig.open(root)
-        assert again.tokens_learned == writer.tokens_learned
-        assert np.array_equal(again.passive.whole(cap=False).meta,
-                              writer.passive.whole(cap=False).meta)
 
 
 # --- through real processes -------------------------------------------------------------------

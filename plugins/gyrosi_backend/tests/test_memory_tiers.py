@@ -55,14 +55,12 @@ def texts() -> list[tuple[str, str]]:
 def test_folding_changes_nothing_the_memory_holds(
         tmp_path: Path, built_home: Path, texts: list[tuple[str, str]],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "BATCH_TOKENS", 1 << 13)
+    monkeypatch.setattr(store, "BATCH_TOKENS", 1 << 15)
     never = engine_at(tmp_path / "never", built_home)
     never.learn_texts(texts)
-    # now one that folds its delta into a new base every time it passes 20,000 rows, each
-    # fold written in the background while two more batches are learned
+    # now one that folds its delta into a new base every time it passes 20,000 rows
     monkeypatch.setattr(store, "FOLD_MIN_ROWS", 20_000)
     monkeypatch.setattr(store, "FOLD_MAX_ROWS", 20_000)
-    monkeypatch.setattr(store, "FOLD_LAG", 2)
     folded = engine_at(tmp_path / "folded", built_home)
     folded.learn_texts(texts)
     assert folded.memory.generation > never.memory.generation + 5  # it did fold, often
@@ -219,43 +217,6 @@ def test_a_format_3_memory_is_upgraded_in_place(
         assert np.array_equal(mine, theirs)
     assert (upgraded.generation, upgraded.tokens_learned) == (snap.generation,
                                                                 snap.tokens_learned)
-
-
-def write_format_4(root: Path) -> None:
-    """The memory's snapshot and journal as GyroSI wrote memory format 4 (no `held`)."""
-    path = root / store.SNAPSHOT
-    data = path.read_bytes()
-    values = list(files.SNAP_HEAD.unpack_from(data))
-    head = [values[0], 4, *values[2:-2]]  # without `held` and the digest
-    payload = data[files.SNAP_HEAD.size:]
-    digest = hashlib.sha256(files.SNAP_HEAD_4.pack(*head, bytes(32)) +
-                            hashlib.sha256(payload).digest()).digest()
-    path.write_bytes(files.SNAP_HEAD_4.pack(*head, digest) + payload)
-    journal = root / store.JOURNAL
-    data = bytearray(journal.read_bytes())
-    struct.pack_into("<I", data, 8, 4)
-    struct.pack_into("<I", data, files.JOURNAL_HEAD.size,
-                     zlib.crc32(bytes(data[: files.JOURNAL_HEAD.size])))
-    journal.write_bytes(bytes(data))
-
-
-def test_a_format_4_memory_and_its_journal_are_upgraded_in_place(
-        tmp_path: Path, built_home: Path, texts: list[tuple[str, str]]) -> None:
-    engine = engine_at(tmp_path / "home", built_home)
-    engine.learn_texts(texts[:30])
-    engine.memory.compact()
-    engine.learn_texts(texts[30:40])  # in the journal only
-    before, learned = answers(engine), engine.memory.tokens_learned
-    root = engine.memory.root
-    write_format_4(root)
-    assert files.read_snapshot(root / store.SNAPSHOT).format == 4
-    again = engine_at(tmp_path / "home", built_home)  # upgraded on open
-    assert files.read_snapshot(root / store.SNAPSHOT).held == files.HELD_ALL
-    assert struct.unpack_from("<I", (root / store.SNAPSHOT).read_bytes(), 8) == (files.FORMAT,)
-    assert (again.memory.tokens_learned, answers(again)) == (learned, before)
-    again.learn_texts(texts[40:41])  # and the format-4 journal takes the next batch
-    assert engine_at(tmp_path / "home", built_home).memory.tokens_learned == \
-        again.memory.tokens_learned > learned
 
 
 def test_a_large_snapshot_is_checked_in_the_background_and_damage_refused(

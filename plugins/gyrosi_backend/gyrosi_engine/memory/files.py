@@ -4,8 +4,7 @@ snapshot (`passive.gsm`, also the export format), little-endian:
     header  magic "GYROSIPM", format u32, depth u32, key_bits u32, index_bytes u32,
             generation u64, tokens_learned u64, next_seq u64, entries u64,
             by_count u64[6] (entries seen 0..4 times, then 5 or more: the discounts' counts of
-            counts), contexts u64, held u64 (format 5: how many bytes of the journal of the
-            generation before it this snapshot holds; `HELD_ALL`: all of them), digest[32]
+            counts), contexts u64, digest[32]
     payload ident u64[entries] (sorted), meta u32[entries], count u16[entries],
             spread u16[entries] (each 8-byte aligned: the columns are memory-mapped), then the
             content index: a JSON table of its arrays (name, dtype, shape) and their bytes,
@@ -21,8 +20,7 @@ and the payload), payload u32[tokens] and then the documents that start in the b
 `[[offset, name], ...]`, `docs_bytes` long.
 
 Format 3 keyed entries by token contexts and kept occurrence counts; format 4 lays them out to be
-memory-mapped; format 5 adds `held`, for a fold written in the background while batches went on
-into the journal (a journal's layout is the same in all three; its header names the format it was
+memory-mapped (a journal's layout is the same in both; its header names the format it was
 written in). Formats 1 and 2 keyed them by
 paths of boundary states, which cannot be turned into token contexts without the text they were
 learned from: such a memory is refused with a sentence that says to reset it and learn its
@@ -32,9 +30,7 @@ committed: a batch before the mark that fails its checksum is damage; a torn las
 crash mid-write) is dropped on open and cut off by the next writer. A journal belongs to the
 snapshot with the same generation; compaction writes the next snapshot with generation + 1 and
 then a fresh journal, so a crash between the two leaves a stale journal that is recognised and
-ignored, never replayed twice. A fold written in the background holds the journal up to the batch
-it started after (`held`): until the next generation's journal is written, with the batches after
-that one carried into it, the ones past `held` in the old journal are replayed on open. """
+ignored, never replayed twice. """
 
 import contextlib
 import hashlib
@@ -58,18 +54,14 @@ from ..atlas.layout import replacing
 from .errors import MemoryCorruptError, MemoryVersionError
 from .passive import Columns, contexts_in, histogram
 
-FORMAT = 5
-READS = (3, 4, 5)  # format versions this code reads (a format-3 snapshot is upgraded on open)
+FORMAT = 4
+READS = (3, 4)  # format versions this code reads (a format-3 snapshot is upgraded on open)
 #: Versions before token contexts: named in the refusal, so the user knows it is not damage.
 STATE_PATH_FORMATS = (1, 2)
 SNAP_MAGIC = b"GYROSIPM"
 SNAP_HEAD_3 = struct.Struct("<8sIIIIQQQQ32s")
 #: format 4 adds the entries by count (0-4, 5 and more) and the contexts holding a token
-SNAP_HEAD_4 = struct.Struct("<8sIIIIQQQQ6QQ32s")
-#: format 5 adds `held`
-SNAP_HEAD = struct.Struct("<8sIIIIQQQQ6QQQ32s")
-#: `held` of a snapshot that holds the whole journal before it (a compaction's, an upgrade's)
-HELD_ALL = (1 << 64) - 1
+SNAP_HEAD = struct.Struct("<8sIIIIQQQQ6QQ32s")
 ENTRY_BYTES = 16  # ident, meta, count, spread
 JOURNAL_MAGIC = b"GYROSIJL"
 JOURNAL_HEAD = struct.Struct("<8sIIQ")
@@ -95,8 +87,6 @@ class Snapshot:
     check: Callable[[], None] | None = None
     #: decodes the content index (`read_snapshot(index="later")`); raises MemoryCorruptError
     index_later: Callable[[], dict[str, Any]] | None = None
-    #: bytes of the previous generation's journal this snapshot holds (format 5; see `held`)
-    held: int = HELD_ALL
 
 
 def array_chunks(arrays: dict[str, Any]) -> Iterator[bytes | memoryview]:
@@ -151,16 +141,9 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
     is sha256(header with the digest zeroed, sha256(the payload)), the payload in file order:
     hashed as it is written (with `rows`, the first column in a thread beside the writes), or
     read back where the columns were written at their places."""
-    with replacing(path, mode="w+b") as f:
-        write_snapshot_to(f, path, snap, parts, rows=rows)
-
-
-def write_snapshot_to(f: Any, path: Path, snap: Snapshot, parts: Iterable[Columns] | None = None,
-                      *, rows: int | None = None) -> None:
-    """`write_snapshot` into `f`, a file open "w+b" (not synced; spools go beside `path`)."""
     payload = hashlib.sha256()
     counts, n, contexts = np.zeros(6, np.int64), 0, 0
-    with contextlib.ExitStack() as spools, \
+    with replacing(path, mode="w+b") as f, contextlib.ExitStack() as spools, \
             ThreadPoolExecutor(2, thread_name_prefix="gyrosi-squeeze") as pool:
         # the content index is compressed (zlib lets go of the GIL) while the columns are
         # written, then follows them: compressed, it is about a byte per learned token
@@ -224,7 +207,7 @@ def write_snapshot_to(f: Any, path: Path, snap: Snapshot, parts: Iterable[Column
             payload.update(out)
             index += len(out)
         head = [SNAP_MAGIC, FORMAT, snap.depth, snap.key_bits, index, snap.generation,
-                snap.tokens_learned, snap.next_seq, n, *counts.tolist(), contexts, snap.held]
+                snap.tokens_learned, snap.next_seq, n, *counts.tolist(), contexts]
         f.seek(0)
         f.write(SNAP_HEAD.pack(*head, _digest(head, payload.digest())))
 
@@ -241,8 +224,8 @@ def _compressed(pieces: Iterable[bytes | memoryview]) -> Iterator[bytes]:
     yield squeeze.flush()
 
 
-def _digest(head: list[Any], payload: bytes, layout: struct.Struct = SNAP_HEAD) -> bytes:
-    return hashlib.sha256(layout.pack(*head, bytes(32)) + payload).digest()
+def _digest(head: list[Any], payload: bytes) -> bytes:
+    return hashlib.sha256(SNAP_HEAD.pack(*head, bytes(32)) + payload).digest()
 
 
 def recorded_depth(snapshot: Path, journal: Path) -> int | None:
@@ -282,25 +265,22 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = T
             if fmt == 3:
                 fh.seek(0)
                 return _read_format_3(path, fh.read(), what)
-            layout = SNAP_HEAD_4 if fmt == 4 else SNAP_HEAD
-            if len(head) < layout.size or os.fstat(fh.fileno()).st_size == 0:
+            if len(head) < SNAP_HEAD.size or os.fstat(fh.fileno()).st_size == 0:
                 raise MemoryCorruptError(f"The {what} {path} is cut short (damaged file); {HINT}.")
             mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
     except OSError as exc:
         raise MemoryCorruptError(f"Cannot read the {what} {path} ({exc.strerror}).") from exc
     magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, *rest = \
-        layout.unpack_from(head)
-    *rest, digest = rest
-    counts, contexts = np.array(rest[:6], np.int64), rest[6]
-    held = rest[7] if fmt >= 5 else HELD_ALL
-    at = layout.size
+        SNAP_HEAD.unpack_from(head)
+    counts, contexts, digest = np.array(rest[:6], np.int64), rest[6], rest[7]
+    at = SNAP_HEAD.size
     if len(mapped) != at + n * ENTRY_BYTES + ixb:
         raise MemoryCorruptError(f"The {what} {path} fails its checksum (damaged file); {HINT}.")
-    head_values = [magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, *rest]
+    head_values = [magic, fmt, depth, key_bits, ixb, gen, learned, next_seq, n, *rest[:7]]
 
     def check() -> None:
-        payload = hashlib.sha256(memoryview(mapped)[at:]).digest()
-        if _digest(head_values, payload, layout) != digest:
+        payload = hashlib.sha256(memoryview(mapped)[SNAP_HEAD.size:]).digest()
+        if _digest(head_values, payload) != digest:
             raise MemoryCorruptError(
                 f"The {what} {path} fails its checksum (damaged file); {HINT}.")
 
@@ -314,7 +294,7 @@ def read_snapshot(path: Path, *, what: str = "memory snapshot", verify: bool = T
 
     return Snapshot(depth, key_bits, gen, learned, next_seq, cols,
                     index_arrays() if index == "now" else {}, fmt, counts, contexts,
-                    None if verify else check, index_arrays if index == "later" else None, held)
+                    None if verify else check, index_arrays if index == "later" else None)
 
 
 def _columns(data: bytes | mmap.mmap, at: int, n: int) -> Columns:
@@ -395,11 +375,10 @@ def encode_batch(batch: JournalBatch) -> bytes:
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
-def write_journal(path: Path, depth: int, generation: int, carried: bytes = b"") -> None:
-    """A fresh journal, atomically: empty, or holding `carried`, whole batches of the journal
-    before it that the new generation's snapshot does not hold (a fold in the background)."""
+def write_journal(path: Path, depth: int, generation: int) -> None:
+    """A fresh, empty journal, atomically."""
     with replacing(path) as f:
-        f.write(journal_header(depth, generation) + carried)
+        f.write(journal_header(depth, generation))
 
 
 @dataclass

@@ -463,9 +463,7 @@ class ContentIndex:
             keys, tfs = self.runs.merged()
             return {
                 "doc_names": np.frombuffer(json.dumps(self.doc_names).encode(), np.uint8),
-                # a copy: learning adds to it in place, and a fold in the background writes
-                # these after the lock is let go
-                "doc_start": self.doc_start, "doc_words": self.doc_words.copy(),
+                "doc_start": self.doc_start, "doc_words": self.doc_words,
                 "p_start": self.p_start, "p_doc": self.p_doc, "p_words": self.p_words,
                 "p_path": self.p_path, "p_fresh": self.p_fresh, "p_prefix": self.p_prefix,
                 # sorted keys: their differences are small and compress well (see `files`)

@@ -9,9 +9,7 @@ stopped before moving the mark, and is kept (the next writer moves the mark over
 
 Crash windows: batch fsynced, mark not replaced → the batch is past the mark, kept. Compaction
 writes the snapshot of generation g + 1, then that generation's empty journal, then the mark of
-g + 1; a mark older than the snapshot is stale (a compaction stopped part-way) and marks nothing,
-except that a fold written in the background may leave the old journal's batches past its
-snapshot's `held` to replay: the old mark still says how much of that journal was committed.
+g + 1; a mark older than the snapshot is stale (a compaction stopped part-way) and marks nothing.
 A mark newer than the snapshot means the snapshot was replaced by an older copy or lost: refused.
 A memory without a mark (written before marks existed) opens as before, and gets one at its next
 write.

@@ -195,25 +195,3 @@ def rewrite(delta: tuple, a: tuple, a_pos: npt.NDArray[np.int64], a_hit: npt.NDA
         for k in range(r):
             o0[k], o1[k], o2[k], o3[k] = d0[k], d1[k], d2[k], d3[k]
     return (o0, o1, o2, o3), size
-
-
-@numba.njit(cache=True, nogil=True)
-def since(delta: tuple, old: tuple, room: tuple) -> int:
-    """Keep the rows of `delta` that are not in `old` as they are there (`old`: the delta as it
-    was some batches ago, every ident of which the delta still holds; both sorted), written
-    forward into `room` (the delta's own columns when no reader holds them: a row is never
-    written past the one being read). Returns how many: what a base holding `old` leaves to the
-    delta."""
-    d0, d1, d2, d3 = delta
-    o0, o1, o2, o3 = old
-    n0, n1, n2, n3 = room
-    w = k = 0
-    for r in range(d0.shape[0]):
-        while k < o0.shape[0] and o0[k] < d0[r]:
-            k += 1
-        if k < o0.shape[0] and o0[k] == d0[r] and o1[k] == d1[r] and o2[k] == d2[r] \
-                and o3[k] == d3[r]:
-            continue
-        n0[w], n1[w], n2[w], n3[w] = d0[r], d1[r], d2[r], d3[r]
-        w += 1
-    return w

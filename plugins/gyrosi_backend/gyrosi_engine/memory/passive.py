@@ -156,26 +156,6 @@ class Passive:
             self.counts = histogram(base.count) if counts is None else counts.copy()
             self.base_contexts = contexts_in(base.ident) if contexts is None else contexts
 
-    def frozen(self) -> tuple[Columns, Columns]:
-        """The two tiers as they stand, for a fold written in the background (`rows`): the
-        merges after this write the delta into fresh columns while these are held."""
-        with self.swap:
-            return self.base, self.delta
-
-    def swap_in(self, base: Columns, frozen: tuple[Columns, Columns], contexts: int) -> None:
-        """Make `base`, a snapshot of the tiers `frozen` (`frozen()`), the base: the delta
-        keeps only its rows that changed since (each batch's merge moves every row it touches:
-        its recency grows). What the memory holds is unchanged."""
-        alone = self._alone()
-        with self.swap:
-            n = len(self.delta.ident)
-            room = self.columns if alone and self.columns is not None else tuple(
-                np.empty(n + n // 8, col.dtype) for col in self.delta)
-            size = merging.since(tuple(self.delta), tuple(frozen[1]), room)
-            self.base, self.delta = base, Columns(*(col[:size] for col in room))
-            self.columns = room
-            self.base_contexts = contexts
-
     def _store(self) -> View:
         return (*self.base, *self.delta)  # type: ignore[return-value]
 
@@ -240,15 +220,13 @@ class Passive:
             and all(sys.getrefcount(view) <= 3 for view in delta) \
             and all(sys.getrefcount(col) <= 4 for col in self.columns)
 
-    def rows(self, *, cap: bool, chunk: int = 1 << 20,
-             tiers: tuple[Columns, Columns] | None = None) -> Iterator[Columns]:
+    def rows(self, *, cap: bool, chunk: int = 1 << 20) -> Iterator[Columns]:
         """The whole memory in ident order, a few million rows at a time (each chunk ends at a
         context's end): the base's rows overridden by the delta's, the dead left out, and with
         `cap` each context's `per_context` most recent tokens only. What a new snapshot is
-        written from, without holding the memory in RAM twice. `tiers`: those of `frozen()`
-        instead (a fold in the background: the base's pages are left mapped, merges read them)."""
+        written from, without holding the memory in RAM twice."""
         with self.swap:
-            b, d = tiers or (self.base, self.delta)
+            b, d = self.base, self.delta
         n, dn, at, dat = len(b.ident), len(d.ident), 0, 0
         while at < n or dat < dn:
             # a chunk of whichever tier has more left, on to the end of its last row's context
@@ -269,7 +247,7 @@ class Passive:
                 if drop.any():
                     part = part.take(~drop)
             yield part
-            for col in b if tiers is None else ():
+            for col in b:
                 _release(col, at, end)
             at, dat = end, dend
 

@@ -7,8 +7,6 @@ entries' recency follows the journal's order, which every process replays identi
 """
 
 import contextlib
-import fcntl
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -52,26 +50,11 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def stray_files(root: Path) -> list[Path]:
-    """Temporary files left by writers that were killed mid-write (`.NAME.PID.tmp`); not a
-    fold a live writer is writing in the background (it holds a `flock` on its file)."""
+    """Temporary files left by writers that were killed mid-write (`.NAME.PID.tmp`)."""
     try:
-        return sorted(p for p in root.glob(".*.tmp") if p.is_file() and not _in_use(p))
+        return sorted(p for p in root.glob(".*.tmp") if p.is_file())
     except OSError:
         return []
-
-
-def _in_use(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
 
 SNAPSHOT = "passive.gsm"
 JOURNAL = "journal.gsj"
@@ -90,25 +73,6 @@ FOLD_MIN_ROWS, FOLD_MAX_ROWS = 1 << 23, 12 << 20
 
 def fold_rows(base: int) -> int:
     return min(max(base // 4, FOLD_MIN_ROWS), FOLD_MAX_ROWS)
-
-
-#: Batches committed between the start of a fold, written in the background while learning goes
-#: on, and its swap into the base. A fixed number, not "when it is written": where the next
-#: generation's journal starts, and so its bytes, never depend on timing. Eight batches take
-#: longer than a fold's writing up to 100 MB of docs (`bench/learn.py`).
-FOLD_LAG = 8
-
-
-@dataclass
-class _Fold:
-    """A fold being written in the background (`Memory._start_fold`)."""
-
-    tiers: tuple[Columns, Columns]  # what it writes (`Passive.frozen`)
-    held: int  # the journal's bytes it holds
-    batches: int  # and its batches
-    file: "fsio.File"  # the temporary snapshot, `flock`ed (not a stray while this runs)
-    written: "Future[None]"
-    lag: int = 0  # batches committed since it started
 
 
 #: Tokens per committed batch: what a `kill -9` can lose at most, and with two batches in flight
@@ -204,11 +168,6 @@ class Memory:
         self.learned_here = 0
         self._held = False  # whether this process holds the lock now (and so may upgrade)
         self._indexer = ThreadPoolExecutor(1, thread_name_prefix="gyrosi-index")
-        self._folder = ThreadPoolExecutor(1, thread_name_prefix="gyrosi-base")
-        self._folding: _Fold | None = None
-        #: after an open that found a fold swapped in but its journal not yet written: the old
-        #: journal's bytes past what the snapshot holds (replayed; carried by the next writer)
-        self._carry: tuple[int, int, int] | None = None  # (from, to, batches)
         self._check: Future[None] | None = None  # a background check of the snapshot in use
         with self._locked("open"):
             pass
@@ -289,9 +248,7 @@ class Memory:
         covers what was read (a memory from before marks, a writer that stopped between its
         batch and its mark, a compaction that stopped part-way). The lock is held."""
         if files.journal_generation(self.journal_path) != self.generation:
-            # missing, or older than the snapshot: folded in, but for the batches committed
-            # while a fold was written in the background (`_carry`), which go on in the new one
-            self._start_journal(*self._carried())
+            self._start_journal()  # missing, or older than the snapshot: already folded in
         elif self.mark != self._current_mark():
             # adopted batches may sit in the page cache only (their writer stopped before its
             # fsync): make them durable before the mark calls them committed
@@ -348,10 +305,8 @@ class Memory:
     def _catch_up(self) -> None:
         """Bring RAM up to date with the files (the lock is held)."""
         generation = self._snapshot_generation()
-        if generation != self.generation or (
-                self._carry is not None and
-                files.journal_generation(self.journal_path) == generation):
-            self._reload()  # (a journal carried by another writer: offsets start again)
+        if generation != self.generation:
+            self._reload()
             return
         committed = self._committed(generation)
         size = self.journal_path.stat().st_size if self.journal_path.is_file() else 0
@@ -377,9 +332,6 @@ class Memory:
 
     def _reload(self) -> None:
         self._check = None  # the snapshot in use is about to change
-        self._drop_fold()
-        self._carry = None
-        held = files.HELD_ALL
         if self.snapshot_path.exists():
             path = self.snapshot_path
             snap = files.read_snapshot(path, verify=path.stat().st_size <= VERIFY_NOW_BYTES,
@@ -397,7 +349,6 @@ class Memory:
                 self.index.load(snap.index)
             self.generation, self.tokens_learned, self.next_seq = (
                 snap.generation, snap.tokens_learned, snap.next_seq)
-            held = snap.held
             if snap.check is not None:
                 self._verify_in_background(snap.check)
             if snap.format != files.FORMAT and self._held:
@@ -420,17 +371,6 @@ class Memory:
                 )
             if read.generation == self.generation:
                 self._replay(read)
-            elif read.generation == self.generation - 1 and held != files.HELD_ALL:
-                # a fold written in the background was swapped in, and the writer stopped
-                # before it carried the batches after `held` into the next journal: replay them
-                # (the mark of that journal, if any, says how much of it was committed)
-                mark = self.mark
-                committed = mark.offset if mark is not None and \
-                    mark.generation == read.generation else 0
-                read = files.read_journal(self.journal_path, self.depth, held,
-                                          committed=committed)
-                self._replay(read)
-                self._carry = (held, read.end, len(read.batches))
             # an older journal was folded into the snapshot by a compaction that crashed before
             # replacing it: ignored here, replaced by the next write
 
@@ -482,12 +422,8 @@ class Memory:
             finally:
                 indexed.result()
             self._append(files.JournalBatch(tokens, at.fresh, at.packed(), docs))
-            if self._folding is not None:
-                self._folding.lag += 1
-                if self._folding.lag >= FOLD_LAG:
-                    self._finish_fold()
-            elif len(self.passive.delta.ident) > fold_rows(len(self.passive.base.ident)):
-                self._start_fold()
+            if len(self.passive.delta.ident) > fold_rows(len(self.passive.base.ident)):
+                self._next_generation(cap=False)
 
     def learn_stream(
         self, pieces: Iterable[Piece | npt.NDArray[np.int64]], at: PathState | None = None, *,
@@ -571,91 +507,19 @@ class Memory:
         with self._locked("compact"):
             self._next_generation(cap=True)
 
-    def _start_fold(self) -> None:
-        """Start writing the memory as it stands as the next generation's snapshot, in a thread
-        while batches go on (the lock is held). It is swapped in `FOLD_LAG` batches later
-        (`_finish_fold`); a fold in the foreground took a quarter of learning's time."""
-        tiers = self.passive.frozen()
-        snap = files.Snapshot(self.depth, KEY_BITS, self.generation + 1, self.tokens_learned,
-                              self.next_seq, Columns.empty(), self.index.arrays(),
-                              held=self.offset)
-        rows = len(self.passive)
-        tmp = self.root / f".{SNAPSHOT}.{os.getpid()}.tmp"
-        file = fsio.open_file(tmp, "w+b")
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # see `stray_files`
-
-        def write() -> None:
-            files.write_snapshot_to(file, tmp, snap, self.passive.rows(cap=False, tiers=tiers),
-                                    rows=rows)
-            file.fsync()
-
-        self._folding = _Fold(tiers, self.offset, self.journal_batches, file,
-                           self._folder.submit(write))
-
-    def _finish_fold(self) -> None:
-        """Swap the fold written in the background in (the lock is held): the snapshot, then
-        the next generation's journal with the batches committed since the fold started
-        carried into it, then its mark. A crash between the first two leaves a snapshot whose
-        `held` says where in the old journal to replay from (`_reload`)."""
-        fold, self._folding = self._folding, None
-        assert fold is not None
-        tmp = Path(fold.file.path)
-        try:
-            fold.written.result()
-            fsio.replace(tmp, self.snapshot_path)
-        except BaseException:
-            fsio.unlink(tmp)
-            raise
-        finally:
-            fold.file.close()
-        fsio.fsync_dir(self.root)
-        self._carry = (fold.held, self.offset, self.journal_batches - fold.batches)
-        self.generation += 1
-        self._start_journal(*self._carried())
-        written = files.read_snapshot(self.snapshot_path, verify=False, index="no")
-        self.passive.swap_in(written.entries, fold.tiers, int(written.contexts or 0))
-
-    def _drop_fold(self) -> None:
-        """Give up a fold in the background (the memory is being reloaded: another writer
-        folded, or a write failed): wait for its writer, then remove its file."""
-        fold, self._folding = self._folding, None
-        if fold is None:
-            return
-        with contextlib.suppress(Exception):
-            fold.written.result()
-        fold.file.close()
-        with contextlib.suppress(OSError):
-            fsio.unlink(Path(fold.file.path))
-
-    def _carried(self) -> tuple[bytes, int]:
-        """The old journal's batches a new journal carries (`_carry`), and how many."""
-        carry, self._carry = self._carry, None
-        if carry is None or carry[1] <= carry[0]:
-            return b"", 0
-        with open(self.journal_path, "rb") as f:
-            f.seek(carry[0])
-            data = f.read(carry[1] - carry[0])
-        if len(data) != carry[1] - carry[0]:
-            raise MemoryCorruptError(
-                f"The memory journal {self.journal_path} was cut short while its batches were "
-                f"being carried into the next generation; run `gyrosi memory repair`.")
-        return data, carry[2]
-
     def _next_generation(self, *, cap: bool) -> None:
         """Write RAM as the snapshot of the next generation, then that generation's empty
         journal and its mark (in this order: see `files` and `mark`). The lock is held. With
         `cap`, a compaction (the caps apply); without, a fold of the delta into the base that
         leaves what the memory holds as it was."""
-        if self._folding is not None:
-            self._finish_fold()
         self._write_snapshot(self.snapshot_path, self.generation + 1, cap=cap)
         self.generation += 1
         self._start_journal()
 
-    def _start_journal(self, carried: bytes = b"", batches: int = 0) -> None:
-        files.write_journal(self.journal_path, self.depth, self.generation, carried)
-        self.offset = files.JOURNAL_HEADER_SIZE + len(carried)
-        self.journal_batches = batches
+    def _start_journal(self) -> None:
+        files.write_journal(self.journal_path, self.depth, self.generation)
+        self.offset = files.JOURNAL_HEADER_SIZE
+        self.journal_batches = 0
         self._write_mark()
 
     def _write_snapshot(self, path: Path, generation: int, *, cap: bool = False) -> None:
