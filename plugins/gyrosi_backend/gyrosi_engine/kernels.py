@@ -194,6 +194,53 @@ def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
 
 
 @numba.njit(cache=True, nogil=True)
+def capped_rows(store: tuple, per_context: int) -> int:
+    """How many rows `Passive.rows(cap=True)` gives, without making them: the two tiers'
+    live entries (a delta row overrides the base's; count 0 is deleted), at most each
+    context's `per_context` most recent by `over_cap`'s rule. A compaction knows its
+    snapshot's size first, so it writes every column at its place."""
+    b_ident, b_meta, b_count, _, d_ident, d_meta, d_count, _ = store
+    nb, nd = b_ident.shape[0], d_ident.shape[0]
+    shift = np.uint64(TOKEN_BITS)
+    total = i = j = 0
+    seqs = np.empty(4 * per_context + 4, dtype=np.uint32)  # a context's, grown when one is longer
+    while i < nb or j < nd:
+        if j == nd or (i < nb and b_ident[i] < d_ident[j]):
+            ctx = b_ident[i] >> shift
+        else:
+            ctx = d_ident[j] >> shift
+        i_end, j_end = i, j
+        while i_end < nb and b_ident[i_end] >> shift == ctx:
+            i_end += 1
+        while j_end < nd and d_ident[j_end] >> shift == ctx:
+            j_end += 1
+        if i_end - i + j_end - j > seqs.shape[0]:
+            seqs = np.empty(2 * (i_end - i + j_end - j), dtype=np.uint32)
+        k, a, b = 0, i, j
+        while a < i_end or b < j_end:  # the context's rows in ident order
+            if b < j_end and (a == i_end or d_ident[b] <= b_ident[a]):
+                if a < i_end and b_ident[a] == d_ident[b]:
+                    a += 1  # overridden
+                if d_count[b] > 0:
+                    seqs[k] = d_meta[b] >> np.uint32(1)
+                    k += 1
+                b += 1
+            else:
+                if b_count[a] > 0:
+                    seqs[k] = b_meta[a] >> np.uint32(1)
+                    k += 1
+                a += 1
+        if k > per_context:
+            cut = np.sort(seqs[:k])[k - per_context]  # as `over_cap`: the oldest seq that stays
+            for r in range(k):
+                total += seqs[r] >= cut
+        else:
+            total += k
+        i, j = i_end, j_end
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
 def pack_records(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """`key << 23 | (2**23 - 1 - r)` for record r = position * width + depth: sorted, a context's
     records come newest first."""

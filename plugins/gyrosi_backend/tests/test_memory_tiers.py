@@ -73,6 +73,10 @@ def test_folding_changes_nothing_the_memory_holds(
     for mine, theirs in zip(a.whole(cap=False), b.whole(cap=False), strict=True):
         assert np.array_equal(mine, theirs)
     assert (len(a), a.contexts(), a.discounts()) == (len(b), b.contexts(), b.discounts())
+    # what a compaction counts before writing: the rows its caps leave, in one tier or two
+    for passive in (a, b):
+        assert kernels.capped_rows(passive.view(), passive.per_context) == \
+            sum(len(part.ident) for part in passive.rows(cap=True)) < len(passive)
     # every context read through the kernels' two-tier gather equals the one-tier reading
     whole = a.whole(cap=False)
     contexts = np.unique(whole.ident >> np.uint64(18))
@@ -107,6 +111,13 @@ def test_a_delta_row_overrides_and_deletes_the_base_row() -> None:
     assert kernels.find(view, np.uint64(ctx | 2)) == 51
     assert kernels.find(view, np.uint64(ctx | 1)) == 10
     assert kernels.gather(view, np.uint64(6))[1].tolist() == [40]  # the base alone: a view
+    # the rows a compaction will write: context 5 holds 1, 2 and 4 (recency 5, 25, 35), and 6
+    # its 1; with a cap of two a context keeps its two most recent
+    assert [kernels.capped_rows(view, cap) for cap in (64, 3, 2, 1)] == [4, 4, 3, 2]
+    passive = Passive(zero_fold=np.zeros(1 << 18, bool), per_context=2)
+    passive.base, passive.delta, passive.size = base, delta, 4
+    kept = passive.whole(cap=True)
+    assert (kept.ident & np.uint64((1 << 18) - 1)).tolist() == [2, 4, 1]
 
 
 def test_a_batch_writes_the_delta_in_place_unless_a_reader_holds_it() -> None:
@@ -156,9 +167,10 @@ def test_a_batch_writes_the_delta_in_place_unless_a_reader_holds_it() -> None:
         assert np.array_equal(mine, theirs)
 
 
-def test_a_snapshot_written_column_by_column_in_place_is_the_spooled_one(tmp_path: Path) -> None:
-    """A fold knows how many rows it writes and puts each column at its place; a compaction
-    spools three columns. The files must be the same bytes, whatever the parts."""
+def test_a_snapshot_written_in_parts_is_the_one_written_whole(tmp_path: Path) -> None:
+    """Parts (a fold's, a compaction's) have each column written at its place, from the count
+    given: the same bytes as the entries written whole, whatever the parts; a count that is
+    wrong either way is refused and leaves the file as it was."""
     rng = np.random.default_rng(7)
     n = 50_000
     ident = np.unique(rng.integers(0, 1 << 58, n, dtype=np.uint64))
@@ -167,15 +179,17 @@ def test_a_snapshot_written_column_by_column_in_place_is_the_spooled_one(tmp_pat
                     rng.integers(0, 3, len(ident), dtype=np.uint16))
     parts = [whole.take(np.arange(a, min(a + 7_000, len(ident))))
              for a in range(0, len(ident), 7_000)]
-    snap = files.Snapshot(16, 24, 3, 99, 123, Columns.empty(), {"x": np.arange(10)})
-    files.write_snapshot(tmp_path / "spooled.gsm", snap, parts)
-    files.write_snapshot(tmp_path / "placed.gsm", snap, parts, rows=len(ident))
-    assert (tmp_path / "spooled.gsm").read_bytes() == (tmp_path / "placed.gsm").read_bytes()
-    back = files.read_snapshot(tmp_path / "placed.gsm")  # the digest holds
+    snap = files.Snapshot(16, 24, 3, 99, 123, whole, {"x": np.arange(10)})
+    files.write_snapshot(tmp_path / "whole.gsm", snap)
+    files.write_snapshot(tmp_path / "parts.gsm", snap, parts, rows=len(ident))
+    assert (tmp_path / "whole.gsm").read_bytes() == (tmp_path / "parts.gsm").read_bytes()
+    back = files.read_snapshot(tmp_path / "parts.gsm")  # the digest holds
     assert all(np.array_equal(a, b) for a, b in zip(back.entries, whole, strict=True))
-    with pytest.raises(RuntimeError):  # a wrong count is a bug, never a damaged memory
-        files.write_snapshot(tmp_path / "placed.gsm", snap, parts, rows=len(ident) + 1)
-    assert (tmp_path / "spooled.gsm").read_bytes() == (tmp_path / "placed.gsm").read_bytes()
+    for wrong in (len(ident) + 1, len(ident) - 1):
+        with pytest.raises(RuntimeError):  # a wrong count is a bug, never a damaged memory
+            files.write_snapshot(tmp_path / "parts.gsm", snap, parts, rows=wrong)
+        assert (tmp_path / "whole.gsm").read_bytes() == (tmp_path / "parts.gsm").read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def write_format_3(path: Path, snap: files.Snapshot) -> None:

@@ -32,14 +32,12 @@ snapshot with the same generation; compaction writes the next snapshot with gene
 then a fresh journal, so a crash between the two leaves a stale journal that is recognised and
 ignored, never replayed twice. """
 
-import contextlib
 import hashlib
 import json
 import mmap
 import os
 import queue
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,7 +65,7 @@ JOURNAL_MAGIC = b"GYROSIJL"
 JOURNAL_HEAD = struct.Struct("<8sIIQ")
 BATCH_MAGIC = b"GBAT"
 JOURNAL_HEADER_SIZE = JOURNAL_HEAD.size + 4  # the header and its crc32: an empty journal
-SPOOL_ROWS = 1 << 22
+PIECE_ROWS = 1 << 22
 HINT = "restore a backup, or start again with `gyrosi memory reset --yes`"
 
 
@@ -133,71 +131,60 @@ def write_snapshot(path: Path, snap: Snapshot, parts: Iterable[Columns] | None =
                    rows: int | None = None) -> None:
     """Atomically replace `path` (temp file, fsync, rename, fsync the directory) with `snap`,
     its entries given whole or as `parts` in ident order (each ending at a context's end), so a
-    memory is written without being held in RAM.
+    memory is written without being held in RAM; `rows`, how many entries the parts hold, must
+    be given with them (a fold counts its live entries, a compaction what its caps leave).
 
-    The columns follow one another. With `rows`, the number of entries the parts hold (a fold
-    knows it), each column is written at its place as the parts come; without, the first is,
-    and the other three are spooled to unnamed temporary files and appended after. The digest
-    is sha256(header with the digest zeroed, sha256(the payload)), the payload in file order:
-    hashed as it is written (with `rows`, the first column in a thread beside the writes), or
-    read back where the columns were written at their places."""
+    The columns follow one another, each written at its place as the parts come (a count that
+    turns out wrong is a bug: RuntimeError, and `path` is left as it was). The digest is
+    sha256(header with the digest zeroed, sha256(the payload)), the payload in file order: the
+    first column (two thirds of it) hashed in a thread as it is written, the other three read
+    back through a mapping."""
+    if parts is None:
+        parts, rows = [snap.entries], len(snap.entries.ident)
+    elif rows is None:
+        raise TypeError("write_snapshot needs `rows` with `parts`")
     payload = hashlib.sha256()
     counts, n, contexts = np.zeros(6, np.int64), 0, 0
-    with replacing(path, mode="w+b") as f, contextlib.ExitStack() as spools, \
+    with replacing(path, mode="w+b") as f, \
             ThreadPoolExecutor(2, thread_name_prefix="gyrosi-squeeze") as pool:
         # the content index is compressed (zlib lets go of the GIL) while the columns are
         # written, then follows them: compressed, it is about a byte per learned token
         squeezed = pool.submit(lambda: list(_compressed(array_chunks(snap.index)))
                                if snap.index else [])
         f.write(bytes(SNAP_HEAD.size))  # the header goes last, once the counts are known
-        if rows is None:
-            spooled = [spools.enter_context(tempfile.TemporaryFile(dir=path.parent))
-                       for _ in range(3)]
-        else:
-            at = [SNAP_HEAD.size + rows * k for k in (0, 8, 12, 14)]  # where each column goes
-            # the first column (two thirds of the payload) comes in file order: hashed in a
-            # thread as it comes (sha256 lets go of the GIL), while the columns are written
-            idents: queue.Queue[npt.NDArray[Any] | None] = queue.Queue(maxsize=4)
-            hashing = pool.submit(_hash_all, payload, idents)
+        at = [SNAP_HEAD.size + rows * k for k in (0, 8, 12, 14)]  # where each column goes
+        # sha256 lets go of the GIL: the first column is hashed beside the writes
+        idents: queue.Queue[npt.NDArray[Any] | None] = queue.Queue(maxsize=4)
+        hashing = pool.submit(_hash_all, payload, idents)
+        more = False
         try:
-            for part in ([snap.entries] if parts is None else parts):
+            for part in parts:
                 cols = [np.ascontiguousarray(col, dtype=dtype)
                         for col, dtype in zip(part, ("<u8", "<u4", "<u2", "<u2"), strict=True)]
-                if rows is None:
-                    f.write(cols[0].data)
-                    payload.update(cols[0].data)
-                    for spool, col in zip(spooled, cols[1:], strict=True):
-                        spool.write(col.data)
-                else:
-                    for k, col in enumerate(cols):
-                        f.seek(at[k])
-                        f.write(col.data)
-                        at[k] += col.nbytes
-                    idents.put(cols[0])
+                if n + len(cols[0]) > rows:
+                    more = True  # never written past its column
+                    break
+                for k, col in enumerate(cols):
+                    f.seek(at[k])
+                    f.write(col.data)
+                    at[k] += col.nbytes
+                idents.put(cols[0])
                 counts += histogram(part.count)
                 n += len(cols[0])
                 contexts += contexts_in(cols[0])
         finally:
-            if rows is not None:
-                idents.put(None)
-                hashing.result()
-        if rows is None:
-            for spool in spooled:
-                spool.seek(0)
-                while chunk := spool.read(8 * SPOOL_ROWS):
-                    f.write(chunk)
-                    payload.update(chunk)
-        else:
-            if n != rows:
-                raise RuntimeError(f"a snapshot of {rows} rows was given {n}")
-            end = SNAP_HEAD.size + ENTRY_BYTES * n
-            if n:  # the other three columns, read back
-                with mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ) as written:
-                    view = memoryview(written)
-                    for lo in range(SNAP_HEAD.size + 8 * n, end, 8 * SPOOL_ROWS):
-                        payload.update(view[lo:min(lo + 8 * SPOOL_ROWS, end)])
-                    view.release()
-            f.seek(end)
+            idents.put(None)
+            hashing.result()
+        if more or n != rows:
+            raise RuntimeError(f"a snapshot of {rows} rows was given {'more' if more else n}")
+        end = SNAP_HEAD.size + ENTRY_BYTES * n
+        if n:  # the other three columns, read back
+            with mmap.mmap(f.fileno(), end, access=mmap.ACCESS_READ) as written:
+                view = memoryview(written)
+                for lo in range(SNAP_HEAD.size + 8 * n, end, 8 * PIECE_ROWS):
+                    payload.update(view[lo:min(lo + 8 * PIECE_ROWS, end)])
+                view.release()
+        f.seek(end)
         # zlib at a fixed level: the same input, the same bytes
         index = 0
         for out in squeezed.result():

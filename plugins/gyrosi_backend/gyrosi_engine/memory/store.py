@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock, Timeout
 
-from .. import context, fsio
+from .. import context, fsio, kernels
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
@@ -531,9 +531,10 @@ class Memory:
             snap.entries = self.passive.cap_tokens(self.passive.whole(cap=True), self.per_token)
             files.write_snapshot(path, snap)
         else:
-            # without the caps every live entry is written, and the memory counts them
-            files.write_snapshot(path, snap, self.passive.rows(cap=cap),
-                                 rows=None if cap else len(self.passive))
+            # every live entry, which the memory counts, or as many as the caps leave
+            rows = kernels.capped_rows(self.passive.view(), self.passive.per_context) if cap \
+                else len(self.passive)
+            files.write_snapshot(path, snap, self.passive.rows(cap=cap), rows=rows)
         if path == self.snapshot_path:
             # its digest was just computed, and its index is the one in RAM
             written = files.read_snapshot(path, verify=False, index="no")
