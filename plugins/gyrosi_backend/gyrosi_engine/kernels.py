@@ -174,6 +174,13 @@ def distinct_contexts(ident: npt.NDArray[np.uint64]) -> int:
     return k
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def oldest_kept(seqs: npt.NDArray[np.uint32], per_context: int) -> np.uint32:
+    """The cap's rule for a context holding more than `per_context` rows (their recencies
+    `seqs`): the oldest recency that stays; every row at least as recent stays."""
+    return np.sort(seqs)[seqs.shape[0] - per_context]
+
+
 @numba.njit(cache=True, nogil=True)
 def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
              per_context: int) -> npt.NDArray[np.bool_]:
@@ -185,8 +192,7 @@ def over_cap(ident: npt.NDArray[np.uint64], meta: npt.NDArray[np.uint32],
         if i < n and (ident[i] >> np.uint64(TOKEN_BITS)) == (ident[start] >> np.uint64(TOKEN_BITS)):
             continue
         if i - start > per_context:
-            seqs = meta[start:i] >> np.uint32(1)
-            cut = np.sort(seqs)[i - start - per_context]  # the oldest seq that stays
+            cut = oldest_kept(meta[start:i] >> np.uint32(1), per_context)
             for k in range(start, i):
                 drop[k] = (meta[k] >> np.uint32(1)) < cut
         start = i
@@ -231,7 +237,7 @@ def capped_rows(store: tuple, per_context: int) -> int:
                     k += 1
                 a += 1
         if k > per_context:
-            cut = np.sort(seqs[:k])[k - per_context]  # as `over_cap`: the oldest seq that stays
+            cut = oldest_kept(seqs[:k], per_context)
             for r in range(k):
                 total += seqs[r] >= cut
         else:

@@ -75,7 +75,7 @@ def test_folding_changes_nothing_the_memory_holds(
     assert (len(a), a.contexts(), a.discounts()) == (len(b), b.contexts(), b.discounts())
     # what a compaction counts before writing: the rows its caps leave, in one tier or two
     for passive in (a, b):
-        assert kernels.capped_rows(passive.view(), passive.per_context) == \
+        assert passive.capped_len() == \
             sum(len(part.ident) for part in passive.rows(cap=True)) < len(passive)
     # every context read through the kernels' two-tier gather equals the one-tier reading
     whole = a.whole(cap=False)

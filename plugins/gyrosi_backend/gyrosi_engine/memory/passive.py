@@ -251,6 +251,11 @@ class Passive:
                 _release(col, at, end)
             at, dat = end, dend
 
+    def capped_len(self) -> int:
+        """How many rows `rows(cap=True)` gives, counted without making them: the size of a
+        compaction's snapshot, known before it is written."""
+        return int(kernels.capped_rows(self.view(), self.per_context))
+
     def whole(self, *, cap: bool) -> Columns:
         """`rows` as one set of arrays (the token cap and small memories)."""
         parts = list(self.rows(cap=cap))

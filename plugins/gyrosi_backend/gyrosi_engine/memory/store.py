@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock, Timeout
 
-from .. import context, fsio, kernels
+from .. import context, fsio
 from ..ahead import ahead
 from ..atlas import Atlas
 from ..context import KEY_BITS
@@ -532,8 +532,7 @@ class Memory:
             files.write_snapshot(path, snap)
         else:
             # every live entry, which the memory counts, or as many as the caps leave
-            rows = kernels.capped_rows(self.passive.view(), self.passive.per_context) if cap \
-                else len(self.passive)
+            rows = self.passive.capped_len() if cap else len(self.passive)
             files.write_snapshot(path, snap, self.passive.rows(cap=cap), rows=rows)
         if path == self.snapshot_path:
             # its digest was just computed, and its index is the one in RAM
