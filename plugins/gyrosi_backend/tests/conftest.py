@@ -1,6 +1,7 @@
 """One real atlas per test session, built by two `gyrosi atlas build` processes racing."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,14 @@ class Cli:
         return subprocess.run([*GYROSI, *args], env=gyrosi_env(home), capture_output=True,
                               text=True)
 
-    def start(self, home: Path, *args: str) -> subprocess.Popen[str]:
+    def start(self, home: Path, *args: str, ctrl_c: bool = False) -> subprocess.Popen[str]:
+        """`ctrl_c`: the process takes SIGINT as Python's default does, even when the suite
+        itself ignores it (as `python -m pytest &` does in a script: Ctrl-C stays ignored
+        through exec)."""
+        reset = (lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if ctrl_c else None
         return subprocess.Popen([*GYROSI, *args], env=gyrosi_env(home), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=reset)
 
 
 @pytest.fixture(scope="session")

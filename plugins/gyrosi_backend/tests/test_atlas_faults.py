@@ -1,6 +1,5 @@
 """Tampered, truncated, missing and foreign atlas files are refused; killed builds leave nothing."""
 
-import importlib
 import json
 import os
 import shutil
@@ -10,7 +9,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from gyrosi_engine.atlas import (
@@ -23,9 +21,6 @@ from gyrosi_engine.atlas import (
 from gyrosi_engine.atlas.build import build_lock, remove_stale
 from gyrosi_engine.atlas.layout import BUILD_PREFIX
 from gyrosi_engine.atlas.progress import Silent
-
-# the module: the package's own `build` is the function
-atlas_build = importlib.import_module("gyrosi_engine.atlas.build")
 
 
 def clone(built_home: Path, tmp_path: Path, copy: tuple[str, ...] = ()) -> AtlasPaths:
@@ -151,7 +146,7 @@ def test_killed_build_leaves_nothing_that_loads(tmp_path: Path, cli) -> None:
 
 
 def test_interrupted_build_cleans_up(tmp_path: Path, cli) -> None:
-    proc = cli.start(tmp_path, "atlas", "build")
+    proc = cli.start(tmp_path, "atlas", "build", ctrl_c=True)
     _wait_for(lambda: (tmp_path / "atlas.lock").exists(), proc)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
@@ -160,44 +155,6 @@ def test_interrupted_build_cleans_up(tmp_path: Path, cli) -> None:
     assert "Traceback" not in err
     assert not (tmp_path / "atlas").exists()
     assert not list(tmp_path.glob(BUILD_PREFIX + "*"))
-
-
-class Swallowing(Silent):
-    """A reporter during whose `writing` phase Ctrl-C lands and is dropped, as one raised inside
-    a finaliser or a C callback is: the build must still stop before it commits."""
-
-    def __init__(self, swallow: bool) -> None:
-        self.swallow, self.writing = swallow, False
-
-    def phase(self, name: str, total: float | None, unit: str) -> None:
-        self.writing = name == "writing"
-
-    def advance(self, amount: float, note: str | None = None) -> None:
-        if self.swallow and self.writing:
-            self.swallow = False
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(1)  # the handler runs here
-            except KeyboardInterrupt:
-                pass
-
-
-def test_a_ctrl_c_dropped_mid_build_still_stops_it_before_the_commit(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tiny = atlas_build.Maps(np.arange(4, dtype=np.uint64), np.zeros((4, 256), np.int32),
-                            np.zeros(4, np.float32), np.arange(4, dtype=np.int32),
-                            np.ones(4, np.int32), [1, 3])
-    monkeypatch.setattr(atlas_build, "compute", lambda report: tiny)
-    paths = AtlasPaths(tmp_path / "built")
-    paths.home.mkdir()
-    assert atlas_build.build(paths, Swallowing(False))["counts"]["states"] == 4
-    assert paths.root.is_dir()  # without the Ctrl-C, the tiny maps are built and committed
-    paths = AtlasPaths(tmp_path / "stopped")
-    paths.home.mkdir()
-    with pytest.raises(KeyboardInterrupt):
-        atlas_build.build(paths, Swallowing(True))
-    assert not paths.root.exists() and not list(paths.home.glob(BUILD_PREFIX + "*"))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_missing_atlas_cli(tmp_path: Path, cli) -> None:

@@ -11,9 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,62 +207,12 @@ def remove_stale(paths: AtlasPaths) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-class Interrupts:
-    """Ctrl-C during a build, remembered. Python raises KeyboardInterrupt wherever the main
-    thread is, and one raised inside a finaliser or a C callback is printed and dropped: the build
-    would go on and commit. So the handler also sets a flag, which the build checks at each phase
-    and before its rename. Only the main thread with Python's own handler installs it."""
-
-    def __init__(self) -> None:
-        self.hit = False
-        self.previous: Any = None
-
-    def __enter__(self) -> "Interrupts":
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.hit = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.hit:
-            raise KeyboardInterrupt
-
-
-class Checked:
-    """A reporter that checks for a remembered interrupt at every phase."""
-
-    def __init__(self, report: Reporter, interrupts: Interrupts) -> None:
-        self.report, self.interrupts = report, interrupts
-
-    def phase(self, name: str, total: float | None, unit: str) -> None:
-        self.interrupts.check()
-        self.report.phase(name, total, unit)
-
-    def advance(self, amount: float, note: str | None = None) -> None:
-        self.report.advance(amount, note)
-
-    def message(self, text: str) -> None:
-        self.report.message(text)
-
-
 def build(paths: AtlasPaths, report: Reporter | None = None) -> dict[str, Any]:
     """Build the atlas into `paths.root`, atomically replacing any old one; return the manifest.
 
     The caller holds the build lock (see `build_lock`).
     """
-    with Interrupts() as interrupts:
-        return _build(paths, Checked(report or Silent(), interrupts), interrupts)
-
-
-def _build(paths: AtlasPaths, report: Reporter, interrupts: Interrupts) -> dict[str, Any]:
+    report = report or Silent()
     remove_stale(paths)
     started = time.perf_counter()
     maps = compute(report)
@@ -282,7 +230,6 @@ def _build(paths: AtlasPaths, report: Reporter, interrupts: Interrupts) -> dict[
                          "blocks": hash_blocks(staging / f"{name}.npy")[1]} for name in MAPS}
         write_json_atomic(staging / STAT_CACHE, stamps)
         fsync_dir(staging)
-        interrupts.check()  # the rename commits the build: not after a Ctrl-C, wherever it fell
         if paths.root.exists() or paths.root.is_symlink():  # a dangling link is moved too
             old = Path(tempfile.mkdtemp(prefix=OLD_PREFIX, dir=paths.home))
             os.replace(paths.root, old / "atlas")
