@@ -81,6 +81,8 @@ case "$cmd" in
     install
     "$VENV/bin/ruff" check .
     "$VENV/bin/mypy"
-    exec "$VENV/bin/python" -m pytest "$@" ;;
+    # one worker per core, a file's tests on one worker (its module fixtures start once);
+    # arguments after `test` go to pytest and win (`-n 0` runs in this process)
+    exec "$VENV/bin/python" -m pytest -n auto --dist loadfile "$@" ;;
   *) say "unknown command '$cmd'; use run, test, install or python."; exit 2 ;;
 esac

@@ -138,6 +138,9 @@ class Terminal:
     """`gyrosi run ARGS` under a pseudo-terminal, read as the user sees it."""
 
     def __init__(self, env: dict[str, str], *args: str, columns: int = 120) -> None:
+        # the pty's size is the terminal's: COLUMNS and LINES (pytest-xdist's workers set them)
+        # would override it
+        env = {key: value for key, value in env.items() if key not in ("COLUMNS", "LINES")}
         env = {**env, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm-256color"}
         self.child = pexpect.spawn(
             sys.executable, ["-m", "gyrosi_core", "run", *args],

@@ -4,6 +4,7 @@ Chat Completions): a plain run, a streamed run, a function-tool round trip and (
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -55,7 +56,10 @@ def add(a: int, b: int) -> int:
 
 
 def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    """asyncio.run on a thread of its own: this thread may hold a running loop already (the web
+    chat's Playwright fixture keeps one for the session, and with `-n` shares workers with us)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.mark.parametrize("kind", ["responses", "chat"])

@@ -124,7 +124,7 @@ def test_run_installs_what_the_chat_needs_and_test_installs_everything(tmp_path)
     calls = log.read_text().splitlines()
     install = next(c for c in calls if "--no-build-isolation" in c)
     assert "-e .[test]" in install and "-e plugins/transformers_backend" in install
-    assert calls[-3:] == ["ruff check .", "mypy ", "python -m pytest -q"]
+    assert calls[-3:] == ["ruff check .", "mypy ", "python -m pytest -n auto --dist loadfile -q"]
 
     log.write_text("")
     assert _run(tmp_path, root, "run").returncode == 0  # everything is there: nothing to add

@@ -34,5 +34,7 @@ def kept_after_free(mode: str) -> int:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_a_freed_batch_array_is_returned_only_with_the_threshold_fixed() -> None:
-    assert kept_after_free("default") >= 8 << 20  # what made `gyrosi learn` peak at 1.6 GiB
+    # what made `gyrosi learn` peak at 1.6 GiB; the best of three, because one run read 0 with
+    # the whole suite busy on both cores (the claim is that glibc's default can keep it)
+    assert max(kept_after_free("default") for _ in range(3)) >= 8 << 20
     assert kept_after_free("fixed") < 2 << 20
