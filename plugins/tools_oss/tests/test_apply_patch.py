@@ -266,10 +266,14 @@ def test_loops_and_deep_paths_are_refusals(workspace):
         answer = str(refused.value)
         assert answer.startswith("Error") and expected in answer, answer
     assert not (workspace / "d").exists()
-    # 2,000 folders deep but within PATH_MAX: made without recursion.
+    # About 2,000 folders deep but within PATH_MAX, with the workspace's own path (longer under
+    # pytest-xdist) and the temporary file's name beside the new file: made without recursion.
+    room = os.pathconf(workspace, "PC_PATH_MAX") - len(str(workspace)) - 64
+    fine = "d/" * (room // 2)
+    assert fine.count("/") > 1900
     try:
-        assert apply(patch(f"*** Add File: {'d/' * 2000}x.txt", "+deep but fine")["patch"]) \
-            == f"Done! wrote {'d/' * 2000}x.txt."
+        assert apply(patch(f"*** Add File: {fine}x.txt", "+deep but fine")["patch"]) \
+            == f"Done! wrote {fine}x.txt."
     finally:  # too deep for shutil.rmtree (pytest's clean-up), which recurses
         subprocess.run(["rm", "-rf", str(workspace / "d")], check=True)
 
