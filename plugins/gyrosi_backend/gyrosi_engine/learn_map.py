@@ -217,9 +217,17 @@ class DaskMapper(_Ordered):
                 # the workers' statistical profiler (a stack walk every 10 ms, for the dashboard)
                 # took about 5% of a local cluster's learning time on two cores
                 dask.config.set({"distributed.worker.profile.enabled": False})
-                self.cluster = LocalCluster(
-                    n_workers=workers or cores(), threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port
+                environ = dict(os.environ)
+                try:
+                    self.cluster = LocalCluster(
+                        n_workers=workers or cores(), threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0")  # any free port
+                finally:
+                    # a nanny writes its worker's variables (MALLOC_TRIM_THRESHOLD_,
+                    # OMP_NUM_THREADS=1, ...) into this process's environment before spawning
+                    # it: they are the workers', not ours nor those of what we start later
+                    os.environ.clear()
+                    os.environ.update(environ)
                 self.client = Client(self.cluster, **direct)
             else:
                 self.client = Client(address, **direct)

@@ -3,6 +3,7 @@ byte-identical memory with one worker, several local workers, worker processes o
 `LocalCluster` on loopback, through the engine and through `gyrosi learn`; the CLI's document
 order is the documented one; a scheduler that cannot be reached is one sentence."""
 
+import os
 import shutil
 import sysconfig
 from collections.abc import Callable
@@ -79,8 +80,11 @@ def test_workers_processes_and_a_local_cluster_learn_the_same_bytes(
         "processes": lambda: LocalMapper(3, processes=True),
         "dask": lambda: DaskMapper("local", workers=2),
     }
+    workers_own = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")  # Dask's nanny sets them
+    environ = {key: os.environ.get(key) for key in workers_own}
     runs = {name: learn_with(tmp_path / name, built_home, texts, make)
             for name, make in mappers.items()}
+    assert {key: os.environ.get(key) for key in workers_own} == environ  # they stay its workers'
     learned, compacted = runs["one"]
     assert len(learned[store.JOURNAL]) > 500_000  # every batch is in the journal
     assert len(compacted[store.SNAPSHOT]) > 1_000_000
