@@ -226,7 +226,8 @@ class DaskMapper(_Ordered):
                     # a nanny writes its worker's variables (MALLOC_TRIM_THRESHOLD_,
                     # OMP_NUM_THREADS=1, ...) into this process's environment before spawning
                     # it: they are the workers', not ours nor those of what we start later
-                    os.environ.clear()
+                    for key in os.environ.keys() - environ.keys():
+                        del os.environ[key]
                     os.environ.update(environ)
                 self.client = Client(self.cluster, **direct)
             else:
