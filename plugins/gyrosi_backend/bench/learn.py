@@ -25,6 +25,11 @@ Modes (one column each in the summary): `--workers 1,2` learns with that many lo
 counts as worker processes, `--cluster local` a Dask `LocalCluster` with the largest worker count
 (its start-up is timed apart, not in the rate; peak RSS is the client's, and the largest
 worker's is shown beside it). Every mode must give the same snapshot bytes (checked).
+`--ceiling` also runs the map alone (tokenising, boundary states, context keys and the grouping
+sorts: what every batch costs before it meets the memory), in one process with no memory, and
+prints its CPU time beside tiktoken's: with a store that cost nothing, learning on N cores could
+reach at most N × (tiktoken's CPU / the map's CPU) of tiktoken's rate. That bounds issue 16's
+rate targets for this entry model, whatever the store.
 `--cli` also runs `gyrosi learn` itself, with its default workers, on the same corpus written as
 one file per document into a temporary folder, in a fresh home (so it also learns the starter
 corpus, a second or two): its wall time and the peak of its anonymous RSS sampled from
@@ -166,6 +171,58 @@ def child(corpus: str, cap: int, atlas: Path, depth: int | None, mode: str) -> d
         # worker processes (a process pool, a local cluster's), reaped by now: the largest
         "child_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     }
+
+
+def map_alone(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str, Any]:
+    """CPU seconds of tiktoken over the corpus, and of learning's map over it with no memory:
+    `Memory.learn_stream`'s own steps (its batches, `Stream.walk`, `passive.group`), nothing
+    merged, journalled or indexed."""
+    from gyrosi_engine.engine import Engine
+    from gyrosi_engine.memory import store
+    from gyrosi_engine.memory.passive import MAX_BATCH_RECORDS, group
+
+    blobs = [text.encode() for _, text in corpus_texts(corpus, cap)]
+    settings = benchlib.settings(depth)
+    with benchlib.temp_home(atlas) as home:
+        engine = Engine(settings, home=home)
+        _ = engine.atlas._half_table
+        warm_up(settings, atlas)
+        encode = engine.vocab.encoding.encode_ordinary
+        tik = []
+        for _ in range(2):  # the lower: errs against the engine
+            t = time.process_time()
+            tokens = sum(len(encode(blob.decode())) for blob in blobs)
+            tik.append(time.process_time() - t)
+        memory = engine.memory
+        most = MAX_BATCH_RECORDS // (len(memory.levels) + 1)
+        here = engine.start()
+        records = entries = 0
+        t = time.process_time()
+        pieces = engine.message_pieces(blob.decode() for blob in blobs)
+        for batch_tokens, _ in store._batches(pieces, store.BATCH_TOKENS, most):
+            keys, here, _ = memory.stream.walk(batch_tokens, here)
+            records += keys.size
+            entries += len(group(keys, batch_tokens, 0).ident)
+        map_cpu = time.process_time() - t
+        engine.close()
+    return {"bytes": sum(map(len, blobs)), "tik_cpu": min(tik), "map_cpu": map_cpu,
+            "tokens": tokens, "records": records, "batch_entries": entries}
+
+
+def report_ceiling(runs: list[dict[str, Any]], cores: int) -> None:
+    med = statistics.median
+    p = benchlib.print_line
+    tik, mapped = med(r["tik_cpu"] for r in runs), med(r["map_cpu"] for r in runs)
+    r0 = runs[0]
+    print(f" the map alone, {r0['bytes'] / 1e6:.2f} MB (no memory: the bound of any store):")
+    p("records per token (contexts x occurrences)", f"{r0['records'] / r0['tokens']:.2f}")
+    p("batch entries per token", f"{r0['batch_entries'] / r0['tokens']:.2f}")
+    p("tiktoken encode_ordinary, CPU", f"{tik:.2f} s")
+    p("map: tokenise, states, keys, grouping; CPU", f"{mapped:.2f} s")
+    p("ceiling with a free store, one core", f"{tik / mapped:.3f} of tiktoken", ">= 0.3",
+      tik / mapped >= 0.3)
+    p(f"ceiling with a free store, {cores} cores", f"{cores * tik / mapped:.3f} of tiktoken",
+      f">= {TARGET_RATIO}", cores * tik / mapped >= TARGET_RATIO)
 
 
 def warm_up(settings: Any, atlas: Path) -> None:
@@ -390,6 +447,8 @@ def main() -> None:
                         help="also each worker count > 1 as worker processes")
     parser.add_argument("--cluster", choices=["local"], default=None,
                         help="also a Dask LocalCluster with the largest worker count")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also the map alone, no memory: the rate any store could reach")
     parser.add_argument("--cli", action="store_true",
                         help="also `gyrosi learn` on the corpus as files: its wall and peak RSS")
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -404,6 +463,9 @@ def main() -> None:
     args = parser.parse_args()
     cap = int(args.cap)
     sizes = [int(float(x)) for x in args.sizes.split(",")] if args.sizes else [cap]
+    if args.child and args.mode == "map":
+        print(json.dumps(map_alone(args.child, cap, args.atlas, args.depth)))
+        return
     if args.child:
         print(json.dumps(child(args.child, cap, args.atlas, args.depth, args.mode or "1")))
         return
@@ -433,6 +495,9 @@ def main() -> None:
             for runs in by_mode.values():
                 report(corpus, runs)
             summary(corpus, by_mode)
+            if args.ceiling:
+                report_ceiling([run_child(corpus, size, atlas, args.depth, "map")
+                                for _ in range(args.runs)], max(counts))
             if args.cli:
                 report_cli([cli_run(corpus, size, atlas) for _ in range(args.runs)])
     print(benchlib.machine_line("done", f"{args.runs} runs, medians"))
