@@ -77,26 +77,42 @@ def path_keys(tokens: npt.NDArray[np.int64], orbit: int, levels: npt.NDArray[np.
     return keys
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def reciprocal(width: int) -> np.uint64:
+    """`(r * reciprocal(width)) >> 40 == r // width` for every record r < 2**23 and width < 32
+    (`reciprocal * width` exceeds 2**40 by at most `width`, so the error stays below
+    `r * width / 2**40 < 1 / width`): a multiply where a 64-bit division cost a short loop
+    most of its time."""
+    return np.uint64((1 << 40) // width + 1)
+
+
 @numba.njit(cache=True, nogil=True)
 def runs_and_tokens(
     v: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], width: int
-) -> npt.NDArray[np.uint64]:
-    """From records sorted by (context, newest first): `run << 41 | token << 23 | position`."""
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """From records sorted by (context, newest first): `run << 41 | token << 23 | low`, where
+    `low` is the record's own low bits (`2**23 - 1 - record`: within a run they rise as the
+    records get older, so sorting these words orders a run's records as `v` did), and each
+    run's context key (`firsts` reads the key there, not back in `v`)."""
     total = v.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
+    magic = reciprocal(width)
     w = np.empty(total, dtype=np.uint64)
+    run_key = np.empty(max(total, 1), dtype=np.uint64)
     run = np.uint64(0)
-    prev = np.uint64(0)
+    prev = v[0] >> np.uint64(RECORD_BITS) if total else np.uint64(0)
+    run_key[0] = prev
     for i in range(total):
         ctx = v[i] >> np.uint64(RECORD_BITS)
-        if i > 0 and ctx != prev:
+        if ctx != prev:
             run += np.uint64(1)
-        prev = ctx
-        rec = np.int64(rmask - (v[i] & rmask))
-        tok = np.uint64(tokens[rec // width])
+            run_key[run] = ctx
+            prev = ctx
+        low = v[i] & rmask
+        tok = np.uint64(tokens[((rmask - low) * magic) >> np.uint64(40)])
         w[i] = (run << np.uint64(TOKEN_BITS + RECORD_BITS)) | (tok << np.uint64(RECORD_BITS)) \
-            | np.uint64(i)
-    return w
+            | low
+    return w, run_key[: run + 1]
 
 
 #: `firsts`' lower row of an entry that has none (the orbit's: depth 0)
@@ -105,46 +121,57 @@ NO_LOWER_ROW = (1 << 32) - 1
 
 @numba.njit(cache=True, nogil=True)
 def firsts(
-    w: npt.NDArray[np.uint64], v: npt.NDArray[np.uint64], width: int, seq0: int
+    w: npt.NDArray[np.uint64], run_key: npt.NDArray[np.uint64], width: int, seq0: int
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.bool_],
            npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
-    """One entry per (context, token) group of sorted `w`, as `passive.Batch` holds it: ident,
-    recency (`seq0` + its newest position), parity, occurrences, and the row of its lower entry:
-    the one a depth shallower (a key is one depth's: the depth is mixed into it) at its oldest
-    position (a group's records come newest first), the same token, so an entry of the same
-    batch; `NO_LOWER_ROW` at depth 0. Arrays of the final types: no temporaries to convert."""
+    """One entry per (context, token) group of sorted `w` (`runs_and_tokens`), as
+    `passive.Batch` holds it: ident, recency (`seq0` + its newest position), parity,
+    occurrences, and the row of its lower entry: the one a depth shallower (a key is one
+    depth's: the depth is mixed into it) at its oldest position (a group's records come newest
+    first), the same token, so an entry of the same batch; `NO_LOWER_ROW` at depth 0. The
+    groups are counted first, so every array is made at its final size and type (a batch has
+    about half as many entries as records: fewer fresh pages to fault in, no slices that
+    keep the rest alive)."""
     total = w.shape[0]
     rmask = np.uint64((1 << RECORD_BITS) - 1)
-    ident = np.empty(total, dtype=np.uint64)
-    seq = np.empty(total, dtype=np.uint32)
-    count = np.empty(total, dtype=np.uint32)
-    oldest = np.empty(total, dtype=np.uint32)  # its record
-    entry_of = np.empty(total, dtype=np.uint32)  # each record's entry
-    out = -1
+    tmask = np.uint64((1 << TOKEN_BITS) - 1)
+    magic = reciprocal(width)
+    n = 0
     prev = np.uint64(0)
     for i in range(total):
         pair = w[i] >> np.uint64(RECORD_BITS)
-        rec = np.int64(rmask - (v[np.int64(w[i] & rmask)] & rmask))
+        if i == 0 or pair != prev:
+            n += 1
+        prev = pair
+    ident = np.empty(n, dtype=np.uint64)
+    seq = np.empty(n, dtype=np.uint32)
+    count = np.empty(n, dtype=np.uint32)
+    oldest = np.empty(n, dtype=np.uint32)  # its record
+    entry_of = np.empty(total, dtype=np.uint32)  # each record's entry
+    out = -1
+    for i in range(total):
+        pair = w[i] >> np.uint64(RECORD_BITS)
+        rec = rmask - (w[i] & rmask)
         if i == 0 or pair != prev:
             out += 1
-            at = np.int64(w[i] & rmask)
-            tok = (w[i] >> np.uint64(RECORD_BITS)) & np.uint64((1 << TOKEN_BITS) - 1)
-            ident[out] = ((v[at] >> np.uint64(RECORD_BITS)) << np.uint64(TOKEN_BITS)) | tok
-            seq[out] = seq0 + rec // width
+            ident[out] = (run_key[pair >> np.uint64(TOKEN_BITS)] << np.uint64(TOKEN_BITS)) \
+                | (pair & tmask)
+            seq[out] = seq0 + ((rec * magic) >> np.uint64(40))
             count[out] = 1
         else:
             count[out] += 1
         oldest[out] = rec
         entry_of[rec] = out
         prev = pair
-    n = out + 1
     odd = np.empty(n, dtype=np.bool_)
     lower = np.empty(n, dtype=np.uint32)
     for e in range(n):
         odd[e] = count[e] & 1
         # the record a depth shallower at the same position: rec - 1
-        lower[e] = NO_LOWER_ROW if oldest[e] % width == 0 else entry_of[oldest[e] - 1]
-    return ident[:n], seq[:n], odd, count[:n], lower
+        rec = np.uint64(oldest[e])
+        depth = rec - ((rec * magic) >> np.uint64(40)) * np.uint64(width)
+        lower[e] = NO_LOWER_ROW if depth == 0 else entry_of[oldest[e] - 1]
+    return ident, seq, odd, count, lower
 
 
 @numba.njit(cache=True, nogil=True)
@@ -248,13 +275,14 @@ def capped_rows(store: tuple, per_context: int) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def pack_records(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """`key << 23 | (2**23 - 1 - r)` for record r = position * width + depth: sorted, a context's
-    records come newest first."""
+    """`key << 23 | (2**23 - 1 - r)` for record r = position * width + depth (`keys`' flat
+    index): sorted, a context's records come newest first."""
     n, width = keys.shape
+    flat = np.ascontiguousarray(keys).reshape(n * width)
     top = np.uint64((1 << RECORD_BITS) - 1)
     v = np.empty(n * width, dtype=np.uint64)
     for r in range(n * width):
-        v[r] = (keys[r // width, r % width] << np.uint64(RECORD_BITS)) | (top - np.uint64(r))
+        v[r] = (flat[r] << np.uint64(RECORD_BITS)) | (top - np.uint64(r))
     return v
 
 
@@ -581,7 +609,7 @@ def warm() -> None:
     stream_keys(one, np.zeros(2, dtype=np.int64), one, np.zeros(1, dtype=np.int32), 1, one + 1,
                 0, 24)
     v = pack_records(keys)
-    firsts(runs_and_tokens(v, one, 2), v, 2, 0)
+    firsts(*runs_and_tokens(v, one, 2), 2, 0)
     over_cap(np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint32), 1)
     count_histogram(np.zeros(1, dtype=np.uint16))
     distinct_contexts(np.zeros(1, dtype=np.uint64))

@@ -67,7 +67,7 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
 
     Two `np.sort` calls on packed 64-bit words do the grouping (numpy's SIMD sort is four times
     faster than an argsort here): first by context with the newest record first, then by
-    (context run, token) with the sorted position riding along in the low bits; compiled loops
+    (context run, token) with the record riding along in the low bits; compiled loops
     (`kernels`) pack between the sorts and read the groups off after them.
     """
     n, width = keys.shape
@@ -79,12 +79,13 @@ def group(keys: npt.NDArray[np.uint64], tokens: npt.NDArray[np.int64], seq0: int
                      np.empty(0, np.uint32), np.empty(0, np.uint32))
     v = kernels.pack_records(keys)
     v.sort()
-    w = kernels.runs_and_tokens(v, tokens, width)
+    w, run_key = kernels.runs_and_tokens(v, tokens, width)
+    del v  # 8 bytes a record: the keys are in `run_key` now
     w.sort()
     # the lower entry is the one a token shallower where this one first occurred in the batch
     # (for the orbit level it depends on the position: the state's orbit is not a suffix of
     # the tokens)
-    return Batch(*kernels.firsts(w, v, width, seq0))
+    return Batch(*kernels.firsts(w, run_key, width, seq0))
 
 
 class Columns(NamedTuple):
