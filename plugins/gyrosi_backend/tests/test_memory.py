@@ -230,3 +230,11 @@ def test_the_count_histogram_and_context_count_are_the_plain_ones(n: int) -> Non
     assert histogram(count).tolist() == np.bincount(np.minimum(count, 5), minlength=6).tolist()
     ident = np.sort(rng.integers(0, 1 << 24, n, dtype=np.uint64) << np.uint64(TOKEN_BITS - 4))
     assert contexts_in(ident) == len(np.unique(ident >> np.uint64(TOKEN_BITS)))
+
+
+def test_the_grouping_divides_every_record_by_the_width_exactly() -> None:
+    """`kernels.reciprocal` stands in for `// width` on every record a batch can hold."""
+    records = np.arange(1 << kernels.RECORD_BITS, dtype=np.uint64)
+    for width in range(1, 32):
+        quotient = (records * kernels.reciprocal(width)) >> np.uint64(40)
+        assert np.array_equal(quotient, records // np.uint64(width)), width
