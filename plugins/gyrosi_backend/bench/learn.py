@@ -178,8 +178,7 @@ def map_alone(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str
     `Memory.learn_stream`'s own steps (its batches, `Stream.walk`, `passive.group`), nothing
     merged, journalled or indexed."""
     from gyrosi_engine.engine import Engine
-    from gyrosi_engine.memory import store
-    from gyrosi_engine.memory.passive import MAX_BATCH_RECORDS, group
+    from gyrosi_engine.memory.passive import group
 
     blobs = [text.encode() for _, text in corpus_texts(corpus, cap)]
     settings = benchlib.settings(depth)
@@ -194,12 +193,11 @@ def map_alone(corpus: str, cap: int, atlas: Path, depth: int | None) -> dict[str
             tokens = sum(len(encode(blob.decode())) for blob in blobs)
             tik.append(time.process_time() - t)
         memory = engine.memory
-        most = MAX_BATCH_RECORDS // (len(memory.levels) + 1)
         here = engine.start()
         records = entries = 0
         t = time.process_time()
         pieces = engine.message_pieces(blob.decode() for blob in blobs)
-        for batch_tokens, _ in store._batches(pieces, store.BATCH_TOKENS, most):
+        for batch_tokens, _ in memory.batches(pieces):
             keys, here, _ = memory.stream.walk(batch_tokens, here)
             records += keys.size
             entries += len(group(keys, batch_tokens, 0).ident)

@@ -437,20 +437,19 @@ class Memory:
         heap.release_large_arrays()  # else the batches' freed arrays stay in the heap (heap.py)
         start = at or PathState.start(self.atlas, self.depth)
         final = [start]
-        most = MAX_BATCH_RECORDS // (len(self.levels) + 1)
 
         def prepared() -> Iterator[tuple[npt.NDArray[np.int64], PathState, Batch,
                                          list[tuple[int, str]], Paths]]:
             here = start
             # A fixed batch size: batch boundaries must not depend on timing or memory size
             # (they decide where the per-context cap applies).
-            for tokens, docs in _batches(pieces, BATCH_TOKENS, most):
+            for tokens, docs in self.batches(pieces):
                 keys, after, path_at = self.stream.walk(tokens, here)
                 yield tokens, here, group(keys, tokens, 0), docs, path_at
                 here = final[0] = after
 
         if mapper is not None:
-            work = self._mapped(_batches(pieces, BATCH_TOKENS, most), start, final, mapper)
+            work = self._mapped(self.batches(pieces), start, final, mapper)
         else:
             work = ahead(prepared(), size=1, name="gyrosi-fold")
         for tokens, before, batch, docs, path_at in work:
@@ -458,6 +457,12 @@ class Memory:
             if on_batch:
                 on_batch(len(tokens))
         return final[0]
+
+    def batches(self, pieces: Iterable[Piece | npt.NDArray[np.int64]]
+                ) -> Iterator[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]]:
+        """The batches learning cuts `pieces` into: about `BATCH_TOKENS` tokens each, never more
+        records than a batch holds at this memory's depth."""
+        return _batches(pieces, BATCH_TOKENS, MAX_BATCH_RECORDS // (len(self.levels) + 1))
 
     def _mapped(
         self, batches: Iterable[tuple[npt.NDArray[np.int64], list[tuple[int, str]]]],
